@@ -1,0 +1,1 @@
+"""streamrec: streamer recommendations for live-streaming platforms."""

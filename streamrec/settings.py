@@ -1,0 +1,51 @@
+"""One typed settings object, read from the environment and `.env`.
+
+Variable names are case-insensitive and keep the original deployment's names (`data_path`,
+`model_path`), so an existing `.env` keeps working. `.env.example` documents every variable.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Confidence = Literal["linear", "log"]
+
+
+class Settings(BaseSettings):
+    """Settings for training and serving; every field can be set as an environment variable."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    data_path: Path = Field(
+        Path("data/sessions.csv"),
+        description="Watch sessions CSV in the Twitch dataset format.",
+    )
+    model_path: Path = Field(
+        Path("models/model.npz"), description="The model artifact written by als_fit.py."
+    )
+
+    host: str = Field("127.0.0.1", description="Address the API server binds to.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the API server listens on.")
+    default_k: int = Field(100, ge=1, le=1000, description="List length when `k` is not given.")
+    access_log: bool = Field(False, description="Log every request (costs throughput).")
+
+    factors: int = Field(64, ge=1, le=1024, description="ALS latent factors.")
+    iterations: int = Field(15, ge=1, le=1000, description="ALS sweeps over users and items.")
+    regularization: float = Field(0.05, ge=0, description="ALS L2 regularisation (lambda).")
+    alpha: float = Field(2.0, gt=0, description="Confidence scale: c = 1 + alpha * f(watch).")
+    confidence: Confidence = Field(
+        "log", description="f(watch): 'linear' = watch steps, 'log' = log(1 + watch / eps)."
+    )
+    eps: float = Field(1.0, gt=0, description="Watch-time scale of the 'log' confidence.")
+    seed: int = Field(0, ge=0, description="Random seed of the factor initialisation.")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """Return the process-wide settings (read once)."""
+    return Settings()
