@@ -22,6 +22,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from streamrec.data import Interactions
+from streamrec.popularity import PopularityRanker
+
 FORMAT_VERSION = 1
 _PICKLE_MAGIC = b"\x80"  # every pickle protocol >= 2 starts with the PROTO opcode
 
@@ -85,6 +88,32 @@ def build_metadata(
         },
         **extra,
     }
+
+
+def from_training(
+    interactions: Interactions,
+    user_factors: np.ndarray,
+    item_factors: np.ndarray,
+    **metadata: Any,
+) -> Artifact:
+    """Assemble an artifact from a training run, whatever engine produced the factors.
+
+    Row ``u`` of ``user_factors`` must belong to ``interactions.user_ids[u]`` and row ``i`` of
+    ``item_factors`` to ``interactions.streamer_names[i]``. ``metadata`` (engine,
+    hyperparameters, data description, ...) is stored next to the counts and version.
+    """
+    user_items = interactions.user_items
+    return Artifact(
+        user_factors=user_factors,
+        item_factors=item_factors,
+        user_ids=interactions.user_ids,
+        streamer_names=interactions.streamer_names,
+        popular=PopularityRanker().fit(user_items).order_,
+        user_items=user_items,
+        metadata=build_metadata(
+            item_factors, n_users=len(interactions.user_ids), nnz=user_items.nnz, **metadata
+        ),
+    )
 
 
 def save(artifact: Artifact, path: str | Path) -> Path:

@@ -12,7 +12,6 @@ import implicit
 
 from streamrec import artifact, data
 from streamrec.cli import fail, load_settings
-from streamrec.popularity import PopularityRanker
 from streamrec.train import ALSParams, TrainingError, fit_als
 
 logger = logging.getLogger(__name__)
@@ -79,28 +78,19 @@ def train(data_path: Path, model_path: Path, params: ALSParams, show_progress: b
     user_factors, item_factors = fit_als(interactions.user_items, params, show_progress)
     fitted = time.perf_counter()
 
-    popular = PopularityRanker().fit(interactions.user_items).order_
-    model = artifact.Artifact(
-        user_factors=user_factors,
-        item_factors=item_factors,
-        user_ids=interactions.user_ids,
-        streamer_names=interactions.streamer_names,
-        popular=popular,
-        user_items=interactions.user_items,
-        metadata=artifact.build_metadata(
-            item_factors,
-            n_users=len(interactions.user_ids),
-            nnz=interactions.user_items.nnz,
-            engine="implicit",
-            implicit_version=implicit.__version__,
-            params=params.as_dict(),
-            data={
-                "path": str(data_path),
-                "fingerprint": data.fingerprint(data_path),
-                "rows_read": report.rows_read,
-                "rows_dropped": report.dropped,
-            },
-        ),
+    model = artifact.from_training(
+        interactions,
+        user_factors,
+        item_factors,
+        engine="implicit",
+        implicit_version=implicit.__version__,
+        params=params.as_dict(),
+        data={
+            "path": str(data_path),
+            "fingerprint": data.fingerprint(data_path),
+            "rows_read": report.rows_read,
+            "rows_dropped": report.dropped,
+        },
     )
     artifact.save(model, model_path)
     saved = time.perf_counter()
