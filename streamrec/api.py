@@ -59,13 +59,14 @@ router = APIRouter()
 @router.get(
     "/recomendations/user/{user_id}",
     response_model=RecommendationResponse,
+    summary="Top-K streamers for a user",
     tags=["recommendations"],
 )
 @router.get(
     "/recommendations/user/{user_id}",
     response_model=RecommendationResponse,
+    summary="Top-K streamers for a user (correctly spelled alias)",
     tags=["recommendations"],
-    include_in_schema=False,
 )
 def recommend_for_user(
     recommender: RecommenderDep,
@@ -88,7 +89,7 @@ def recommend_for_user(
     )
 
 
-@router.get("/health", response_model=HealthResponse, tags=["operations"])
+@router.get("/health", response_model=HealthResponse, summary="Service health", tags=["operations"])
 def health(recommender: RecommenderDep) -> HealthResponse:
     """Liveness and the loaded model's version and size."""
     counts = recommender.metadata.get("counts", {})

@@ -169,17 +169,17 @@ def load(path: str | Path) -> Artifact:
     if not path.is_file():
         raise ArtifactError(f"model file not found: {path}; train one with `python als_fit.py`")
     with path.open("rb") as fh:
-        head = fh.read(1)
-    if head == _PICKLE_MAGIC:
-        raise ArtifactError(
-            f"{path} is a pickle; refusing to load it (a model file must not be able to run "
-            "code). Retrain with `python als_fit.py` to write a safe artifact"
-        )
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise ArtifactError(f"{path} is not a readable streamrec artifact: {exc}") from exc
+        if fh.read(1) == _PICKLE_MAGIC:
+            raise ArtifactError(
+                f"{path} is a pickle; refusing to load it (a model file must not be able to "
+                "run code). Retrain with `python als_fit.py` to write a safe artifact"
+            )
+        fh.seek(0)
+        try:
+            with np.load(fh, allow_pickle=False) as npz:
+                arrays = {key: npz[key] for key in npz.files}
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            raise ArtifactError(f"{path} is not a readable streamrec artifact: {exc}") from exc
     return _from_arrays(arrays, path)
 
 

@@ -1,0 +1,103 @@
+"""Shared fixtures: small real data sets, trained artifacts and a real HTTP server."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from streamrec import artifact, data
+from streamrec.train import ALSParams, fit_als
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_csv(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def sessions_frame(rows: list[tuple[int, str, int, int]]) -> pd.DataFrame:
+    """A sessions frame as `data.read_sessions` returns it, from (user, streamer, start, stop)."""
+    users, names, starts, stops = zip(*rows, strict=True)
+    return pd.DataFrame(
+        {
+            "user_id": np.array(users, dtype=np.int64),
+            "streamer_name": pd.Categorical(names, categories=sorted(set(names))),
+            "time_start": np.array(starts, dtype=np.int32),
+            "time_stop": np.array(stops, dtype=np.int32),
+        }
+    )
+
+
+def checkerboard_rows(users: int = 40, streamers: int = 20) -> list[tuple[int, str, int, int]]:
+    """Even users watch even streamers, odd users odd ones; each user misses exactly one.
+
+    The missed one, ``held_out(u)``, is the only unwatched streamer of the user's parity, so a
+    model that learned the structure must rank it first once watched streamers are excluded.
+    """
+    rows = []
+    for u in range(users):
+        for i in range(u % 2, streamers, 2):
+            if i != held_out(u, streamers):
+                rows.append((1000 + u, f"s{i:02d}", 0, 3 + (u + i) % 4))
+    return rows
+
+
+def held_out(u: int, streamers: int = 20) -> int:
+    return (2 * u + u % 2) % streamers
+
+
+def fit_artifact(sessions: pd.DataFrame, **params: object) -> artifact.Artifact:
+    interactions = data.build_interactions(sessions)
+    als = ALSParams(**{"factors": 4, "iterations": 15, "regularization": 1.0, **params})
+    user_factors, item_factors = fit_als(interactions.user_items, als)
+    return artifact.from_training(
+        interactions, user_factors, item_factors, engine="implicit", params=als.as_dict()
+    )
+
+
+@pytest.fixture(scope="session")
+def checkerboard_artifact() -> artifact.Artifact:
+    return fit_artifact(sessions_frame(checkerboard_rows()))
+
+
+@pytest.fixture(scope="session")
+def checkerboard_model_path(
+    tmp_path_factory: pytest.TempPathFactory, checkerboard_artifact: artifact.Artifact
+) -> Path:
+    return artifact.save(checkerboard_artifact, tmp_path_factory.mktemp("model") / "model.npz")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serving(app: FastAPI) -> Iterator[str]:
+    """Run ``app`` under uvicorn on a free loopback port; yield its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("test server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamrec import artifact
+from streamrec.artifact import ArtifactError
+from tests.conftest import ROOT
+
+
+def test_save_then_load_round_trips(tmp_path: Path, checkerboard_artifact) -> None:
+    path = artifact.save(checkerboard_artifact, tmp_path / "sub" / "model.npz")
+    loaded = artifact.load(path)
+    original = checkerboard_artifact
+    assert np.array_equal(loaded.user_factors, original.user_factors)
+    assert np.array_equal(loaded.item_factors, original.item_factors)
+    assert np.array_equal(loaded.user_ids, original.user_ids)
+    assert loaded.streamer_names.tolist() == original.streamer_names.tolist()
+    assert np.array_equal(loaded.popular, original.popular)
+    assert (loaded.user_items != original.user_items).nnz == 0
+    assert loaded.metadata == original.metadata
+    assert loaded.metadata["format_version"] == artifact.FORMAT_VERSION
+    counts = {"users": 40, "streamers": 20, "nonzeros": 360, "factors": 4}
+    assert loaded.metadata["counts"] == counts
+    assert [p.name for p in path.parent.iterdir()] == ["model.npz"]  # no temporary file left
+
+
+def test_load_refuses_pickle(tmp_path: Path) -> None:
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps({"factors": [1, 2, 3]}))
+    with pytest.raises(ArtifactError, match="is a pickle; refusing to load it"):
+        artifact.load(path)
+
+
+def test_load_refuses_npz_with_object_arrays(tmp_path: Path) -> None:
+    path = tmp_path / "model.npz"
+    np.savez(path, format_version=np.array([{"evil": 1}], dtype=object))
+    with pytest.raises(ArtifactError, match="not a readable streamrec artifact"):
+        artifact.load(path)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"", "not a readable"), (b"not a zip at all", "not a readable")],
+)
+def test_load_refuses_garbage(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "model.npz"
+    path.write_bytes(content)
+    with pytest.raises(ArtifactError, match=message):
+        artifact.load(path)
+
+
+def test_load_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(ArtifactError, match=r"model file not found: .*python als_fit.py"):
+        artifact.load(tmp_path / "none.npz")
+
+
+def test_load_truncated_file_raises(tmp_path: Path, checkerboard_model_path: Path) -> None:
+    path = tmp_path / "model.npz"
+    path.write_bytes(checkerboard_model_path.read_bytes()[:2000])
+    with pytest.raises(ArtifactError):
+        artifact.load(path)
+
+
+def test_load_names_missing_field_and_version(tmp_path: Path) -> None:
+    path = tmp_path / "model.npz"
+    np.savez(path, format_version=np.array(1, dtype=np.int32))
+    with pytest.raises(ArtifactError, match="missing field 'metadata_json'"):
+        artifact.load(path)
+    np.savez(path, format_version=np.array(99, dtype=np.int32))
+    with pytest.raises(ArtifactError, match="format version 99"):
+        artifact.load(path)
+
+
+def test_save_inconsistent_artifact_keeps_previous_file(
+    tmp_path: Path, checkerboard_artifact
+) -> None:
+    path = artifact.save(checkerboard_artifact, tmp_path / "model.npz")
+    before = path.read_bytes()
+    broken = dataclasses.replace(checkerboard_artifact, popular=checkerboard_artifact.popular[:3])
+    with pytest.raises(ValueError, match="permutation"):
+        artifact.save(broken, path)
+    assert path.read_bytes() == before
+
+
+def test_killed_training_run_leaves_previous_model_intact(
+    tmp_path: Path, checkerboard_model_path: Path
+) -> None:
+    model = tmp_path / "model.npz"
+    model.write_bytes(checkerboard_model_path.read_bytes())
+    before = model.read_bytes()
+    data_path = tmp_path / "sessions.csv"
+    rng = np.random.default_rng(0)
+    users, items = rng.integers(0, 3000, 60_000), rng.integers(0, 400, 60_000)
+    data_path.write_text("".join(f"{u},1,s{i},0,2\n" for u, i in zip(users, items, strict=True)))
+    command = [sys.executable, "als_fit.py", "--data", str(data_path), "--model", str(model)]
+    command += ["--iterations", "1000", "--factors", "64"]
+    with subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    ) as proc:
+        # Wait until the fit is running (its progress bar has started), then kill it hard.
+        deadline = time.monotonic() + 30
+        seen = b""
+        while b"it/s" not in seen and b"s/it" not in seen and time.monotonic() < deadline:
+            seen += proc.stderr.read1(4096)
+        proc.kill()
+    assert b"it/s" in seen or b"s/it" in seen, seen.decode(errors="replace")
+    assert model.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "sessions.csv"]
