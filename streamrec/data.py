@@ -88,7 +88,7 @@ class Interactions:
         return self.user_items.shape
 
 
-def read_sessions(path: str | Path) -> tuple[pd.DataFrame, LoadReport]:
+def read_sessions(path: str | Path, block_size: int = 1 << 24) -> tuple[pd.DataFrame, LoadReport]:
     """Read a watch-sessions CSV, dropping and counting the rows that cannot be used.
 
     Parameters
@@ -96,6 +96,8 @@ def read_sessions(path: str | Path) -> tuple[pd.DataFrame, LoadReport]:
     path : str or Path
         CSV in the Twitch dataset format. A header row is detected (none of ``user_id``,
         ``time_start``, ``time_stop`` is an integer) and skipped.
+    block_size : int
+        Bytes of CSV parsed at a time; memory grows with the valid rows, not the file's text.
 
     Returns
     -------
@@ -130,11 +132,14 @@ def read_sessions(path: str | Path) -> tuple[pd.DataFrame, LoadReport]:
         wrong_field_count.append(1)  # list.append is atomic under the GIL; reader threads share it
         return "skip"
 
+    columns = _Columns()
     try:
-        table = pacsv.read_csv(
+        reader = pacsv.open_csv(
             path,
             read_options=pacsv.ReadOptions(
-                column_names=list(COLUMNS), skip_rows=int(report.header_skipped)
+                column_names=list(COLUMNS),
+                skip_rows=int(report.header_skipped),
+                block_size=block_size,
             ),
             parse_options=pacsv.ParseOptions(invalid_row_handler=skip_invalid),
             convert_options=pacsv.ConvertOptions(
@@ -143,16 +148,20 @@ def read_sessions(path: str | Path) -> tuple[pd.DataFrame, LoadReport]:
                 quoted_strings_can_be_null=False,
             ),
         )
+        # One block at a time: only typed numeric columns are kept, never all raw strings.
+        for batch in reader:
+            report.rows_read += batch.num_rows
+            columns.append(_validate(batch, report))
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise DataError(f"cannot parse {path} as CSV: {exc}") from exc
 
     report.dropped["wrong_field_count"] = len(wrong_field_count)
-    report.rows_read = table.num_rows + len(wrong_field_count)
-    table = _validate(table, report)
-    if table.num_rows == 0:
+    report.rows_read += len(wrong_field_count)
+    sessions = columns.to_frame(report)
+    if len(sessions) == 0:
         raise DataError(f"no valid rows in {path}: {report.summary()}")
     logger.info("read %s: %s", path, report.summary())
-    return _to_frame(table), report
+    return sessions, report
 
 
 def _first_line(path: Path) -> str | None:
@@ -172,15 +181,15 @@ def _is_header(line: str) -> bool:
     return not any(fields[i].isdigit() for i in (0, 3, 4))
 
 
-def _validate(table: pa.Table, report: LoadReport) -> pa.Table:
-    """Drop the unusable rows of an all-string table, counting each under its first reason."""
-    columns = {name: pc.utf8_trim_whitespace(table[name]) for name in COLUMNS}
-    user, name, start, stop = (
-        columns["user_id"],
-        columns["streamer_name"],
-        columns["time_start"],
-        columns["time_stop"],
-    )
+def _validate(batch: pa.RecordBatch, report: LoadReport) -> dict[str, pa.Array]:
+    """Drop the unusable rows of an all-string batch, counting each under its first reason.
+
+    Returns the valid rows with user ids as int64 and times as int32; stream ids and names stay
+    strings. Exact duplicates are found later, across all batches.
+    """
+    columns = {name: pc.utf8_trim_whitespace(batch.column(name)) for name in COLUMNS}
+    user, name = columns["user_id"], columns["streamer_name"]
+    start, stop = columns["time_start"], columns["time_stop"]
     checks = {
         "empty_field": pc.and_(
             pc.greater(pc.utf8_length(user), 0), pc.greater(pc.utf8_length(name), 0)
@@ -191,45 +200,129 @@ def _validate(table: pa.Table, report: LoadReport) -> pa.Table:
             pc.match_substring_regex(stop, _TIME_PATTERN),
         ),
     }
-    keep = pa.chunked_array([pa.array(np.ones(len(table), dtype=bool))])
+    keep = pa.array(np.ones(batch.num_rows, dtype=bool))
     for reason, ok in checks.items():
-        report.dropped[reason] = pc.sum(pc.and_(keep, pc.invert(ok))).as_py() or 0
+        report.dropped[reason] += pc.sum(pc.and_(keep, pc.invert(ok))).as_py() or 0
         keep = pc.and_(keep, ok)
-
-    valid = pa.table(columns).filter(keep)
-    valid = valid.set_column(0, "user_id", pc.cast(valid["user_id"], pa.int64()))
-    for name_ in ("time_start", "time_stop"):
-        valid = valid.set_column(
-            valid.schema.get_field_index(name_), name_, pc.cast(valid[name_], pa.int32())
-        )
+    valid = {name_: pc.filter(column, keep) for name_, column in columns.items()}
+    valid["user_id"] = pc.cast(valid["user_id"], pa.int64())
+    valid["time_start"] = pc.cast(valid["time_start"], pa.int32())
+    valid["time_stop"] = pc.cast(valid["time_stop"], pa.int32())
     ordered = pc.less_equal(valid["time_start"], valid["time_stop"])
-    report.dropped["stop_before_start"] = len(valid) - (pc.sum(ordered).as_py() or 0)
-    valid = valid.filter(ordered)
-
-    # An exact repeat of a row is a logging artefact, not more watching.
-    unique = valid.group_by(list(COLUMNS), use_threads=True).aggregate([])
-    report.dropped["duplicate"] = len(valid) - len(unique)
-    return unique
+    report.dropped["stop_before_start"] += len(ordered) - (pc.sum(ordered).as_py() or 0)
+    return {name_: pc.filter(column, ordered) for name_, column in valid.items()}
 
 
-def _to_frame(table: pa.Table) -> pd.DataFrame:
-    names = table["streamer_name"].combine_chunks().dictionary_encode()
-    categories = pd.Index(names.dictionary.to_pylist())
-    order = np.argsort(categories.to_numpy(dtype=object), kind="stable")
-    # Re-map the dictionary codes so that category i is the i-th name in sorted order.
-    rank = np.empty(len(order), dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    codes = rank[names.indices.to_numpy(zero_copy_only=False)]
-    streamer = pd.Categorical.from_codes(codes, categories=categories[order])
-    frame = pd.DataFrame(
-        {
-            "user_id": table["user_id"].to_numpy(),
-            "streamer_name": streamer,
-            "time_start": table["time_start"].to_numpy(),
-            "time_stop": table["time_stop"].to_numpy(),
+class _Columns:
+    """Valid rows of all batches as numpy columns, with strings mapped to integer codes."""
+
+    def __init__(self) -> None:
+        self.parts: dict[str, list[np.ndarray]] = {name: [] for name in COLUMNS}
+        self.names = _Codes()
+        self.stream_ids = _Codes()
+
+    def append(self, batch: dict[str, pa.Array]) -> None:
+        self.parts["user_id"].append(batch["user_id"].to_numpy())
+        self.parts["time_start"].append(batch["time_start"].to_numpy())
+        self.parts["time_stop"].append(batch["time_stop"].to_numpy())
+        self.parts["streamer_name"].append(self.names.encode(batch["streamer_name"]))
+        self.parts["stream_id"].append(self._stream_keys(batch["stream_id"]))
+
+    def _stream_keys(self, stream_id: pa.Array) -> np.ndarray:
+        """Twitch stream ids are integers and kept as such; any other text gets a negative code.
+
+        Stream ids only serve to tell exact duplicate rows apart, so any one-to-one key works.
+        """
+        numeric = pc.match_substring_regex(stream_id, _USER_ID_PATTERN)
+        if pc.all(numeric).as_py() is not False:
+            return pc.cast(stream_id, pa.int64()).to_numpy()
+        keys = -1 - self.stream_ids.encode(stream_id).astype(np.int64)
+        digits = np.asarray(numeric.to_numpy(zero_copy_only=False), dtype=bool)
+        keys[digits] = pc.cast(pc.filter(stream_id, numeric), pa.int64()).to_numpy()
+        return keys
+
+    def to_frame(self, report: LoadReport) -> pd.DataFrame:
+        columns = {
+            name: np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+            for name, parts in self.parts.items()
         }
-    )
-    return frame
+        keep = _first_occurrences(list(columns.values()))
+        report.dropped["duplicate"] = int(len(keep) - keep.sum())
+        names = np.array(self.names.values, dtype=object)
+        order = np.argsort(names, kind="stable")
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        codes = rank[columns["streamer_name"][keep]] if len(names) else np.empty(0, np.int32)
+        return pd.DataFrame(
+            {
+                "user_id": columns["user_id"][keep].astype(np.int64, copy=False),
+                "streamer_name": pd.Categorical.from_codes(codes, categories=names[order]),
+                "time_start": columns["time_start"][keep].astype(np.int32, copy=False),
+                "time_stop": columns["time_stop"][keep].astype(np.int32, copy=False),
+            }
+        )
+
+
+class _Codes:
+    """A growing string -> int32 code table shared by all batches."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self.values: list[str] = []
+
+    def encode(self, strings: pa.Array) -> np.ndarray:
+        encoded = strings.dictionary_encode()
+        # Only the batch's distinct strings go through Python, not every row.
+        batch_codes = np.fromiter(
+            (self._code(s) for s in encoded.dictionary.to_pylist()),
+            dtype=np.int32,
+            count=len(encoded.dictionary),
+        )
+        return batch_codes[encoded.indices.to_numpy(zero_copy_only=False)]
+
+    def _code(self, value: str) -> int:
+        code = self.index.get(value)
+        if code is None:
+            code = self.index[value] = len(self.values)
+            self.values.append(value)
+        return code
+
+
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+def _first_occurrences(columns: list[np.ndarray]) -> np.ndarray:
+    """Boolean mask keeping the first of each set of exactly equal rows.
+
+    Rows are hashed (splitmix64 over the columns) and sorted by hash, which is far cheaper than
+    grouping by five columns; only rows whose hash is shared are compared exactly, so a hash
+    collision can never drop a row.
+    """
+    n = len(columns[0])
+    keep = np.ones(n, dtype=bool)
+    if n < 2:
+        return keep
+    digest = np.zeros(n, dtype=np.uint64)
+    for column in columns:
+        digest ^= column.astype(np.uint64)
+        digest ^= digest >> np.uint64(30)
+        digest *= _MIX_1
+        digest ^= digest >> np.uint64(27)
+        digest *= _MIX_2
+        digest ^= digest >> np.uint64(31)
+    order = np.argsort(digest)
+    same = digest[order[1:]] == digest[order[:-1]]
+    if not same.any():
+        return keep
+    shared = np.zeros(n, dtype=bool)
+    shared[1:] |= same
+    shared[:-1] |= same
+    candidates = np.sort(order[shared])
+    subset = pd.DataFrame({i: column[candidates] for i, column in enumerate(columns)})
+    repeated = subset.duplicated(keep="first")
+    keep[candidates[repeated.to_numpy()]] = False
+    return keep
 
 
 def watch_steps(sessions: pd.DataFrame) -> np.ndarray:

@@ -62,6 +62,15 @@ def test_read_sessions_counts_each_drop_reason(tmp_path: Path) -> None:
     assert "duplicate=1" in report.summary()
 
 
+def test_read_sessions_finds_duplicates_across_blocks(tmp_path: Path) -> None:
+    rows = [f"{u},{1000 + u % 7},s{u % 13},{u % 50},{u % 50 + 2}" for u in range(3000)]
+    lines = rows + rows[::3] + ["5,abc,s5,5,7", "5,abc,s5,5,7", "5,abd,s5,5,7"]
+    sessions, report = read_sessions(write_csv(tmp_path / "s.csv", lines), block_size=4096)
+    assert report.dropped["duplicate"] == 1000 + 1
+    assert len(sessions) == 3000 + 2
+    assert sessions["streamer_name"].cat.categories.is_monotonic_increasing
+
+
 def test_read_sessions_tolerates_bom_crlf_spaces_and_quotes(tmp_path: Path) -> None:
     path = tmp_path / "s.csv"
     path.write_bytes(b'\xef\xbb\xbf1,10,a,1,2\r\n 2 ,11, b ,3,4\r\n3,12,"c",5,6\r\n')
