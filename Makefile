@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve train sample test bench lint clean
+.PHONY: install serve train sample test bench bench-scale lint clean
 
 install: $(STAMP)
 
@@ -31,6 +31,10 @@ test: install
 
 bench: install
 	$(PY) -m bench
+
+## Full-size training on one machine (generates ~5 GB of sample data on first run; not in CI).
+bench-scale: install
+	$(PY) -m bench.scale --preset twitch-full
 
 lint: install
 	$(PY) -m ruff check .

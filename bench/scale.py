@@ -1,0 +1,179 @@
+"""End-to-end training at full size on one machine, phase by phase: time and peak memory.
+
+``python -m bench.scale --preset twitch-full`` generates the sample if it is missing (about 5 GB
+of CSV under ``bench/out/``), then loads it, builds the matrix, fits ALS, saves the artifact,
+starts the real server on it and asks for one user's recommendations. It prints one row per
+phase with wall time and the process's peak resident memory up to the end of that phase
+(sampled every 20 ms, and the kernel's own high-water mark).
+
+Run by ``make bench-scale``; not part of ``make bench`` or the tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from streamrec import artifact, data, synth
+from streamrec.train import ALSParams, fit_als
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+
+
+class PeakMemory:
+    """Samples this process's resident set size in a background thread."""
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, rss_bytes(os.getpid()))
+            time.sleep(self.interval)
+
+    def take(self) -> int:
+        """Peak so far, including the kernel's high-water mark (which the sampler may miss)."""
+        kernel = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        self.peak = max(self.peak, kernel, rss_bytes(os.getpid()))
+        return self.peak
+
+
+def rss_bytes(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_one(model_path: Path, user_id: int) -> tuple[float, int, float]:
+    """Start ``platform.py`` on the artifact: seconds to ready, its RSS, one request's ms."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    started = time.perf_counter()
+    command = [sys.executable, "platform.py", "--model", str(model_path), "--port", str(port)]
+    with subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as proc:
+        try:
+            while True:
+                try:
+                    httpx.get(f"{url}/health", timeout=5).raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if proc.poll() is not None:
+                        raise RuntimeError("server exited during start-up") from None
+                    time.sleep(0.2)
+            ready = time.perf_counter() - started
+            rss = rss_bytes(proc.pid)
+            t = time.perf_counter()
+            response = httpx.get(f"{url}/recomendations/user/{user_id}", params={"k": 10})
+            response.raise_for_status()
+            request_ms = (time.perf_counter() - t) * 1000
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    return ready, rss, request_ms
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scale",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--preset", choices=sorted(synth.PRESETS), default="twitch-full")
+    parser.add_argument("--data", type=Path, help="sessions CSV (default: bench/out/PRESET.csv)")
+    parser.add_argument("--factors", type=int, default=64)
+    parser.add_argument("--iterations", type=int, default=15)
+    args = parser.parse_args(argv)
+
+    data_path = args.data or OUT / f"{args.preset}.csv"
+    model_path = OUT / f"{data_path.stem}.npz"
+    if not data_path.exists():
+        print(f"generating {args.preset} into {data_path} ...", flush=True)
+        t = time.perf_counter()
+        stats = synth.write_sessions(synth.PRESETS[args.preset], data_path)
+        print(f"  {stats.summary()} in {time.perf_counter() - t:.0f}s", flush=True)
+
+    rows: list[tuple[str, float, int]] = []
+    params = ALSParams(factors=args.factors, iterations=args.iterations)
+    with PeakMemory() as memory:
+
+        def phase(name: str, started: float) -> float:
+            now = time.perf_counter()
+            rows.append((name, now - started, memory.take()))
+            peak_gb = memory.peak / 1e9
+            print(f"  {name:<14} {now - started:8.1f}s  peak {peak_gb:6.2f} GB", flush=True)
+            return now
+
+        t = time.perf_counter()
+        sessions, report = data.read_sessions(data_path)
+        t = phase("load", t)
+        interactions = data.build_interactions(sessions)
+        first_user = int(sessions["user_id"].iloc[0])
+        del sessions
+        gc.collect()
+        t = phase("build matrix", t)
+        user_factors, item_factors = fit_als(interactions.user_items, params, show_progress=True)
+        t = phase("fit", t)
+        model = artifact.from_training(
+            interactions, user_factors, item_factors, engine="implicit", params=params.as_dict()
+        )
+        artifact.save(model, model_path)
+        t = phase("save", t)
+        del model, user_factors, item_factors
+        gc.collect()
+
+    ready, server_rss, request_ms = serve_one(model_path, first_user)
+    users, items = interactions.shape
+    fit_seconds = next(seconds for name, seconds, _ in rows if name == "fit")
+    print()
+    print(f"data: {data_path.name}, {report.summary()}")
+    nnz = interactions.user_items.nnz
+    print(f"matrix: {users:,} users x {items:,} streamers, {nnz:,} non-zeros")
+    print(f"params: {params.as_dict()}")
+    print()
+    print("| phase | wall s | peak RSS GB |")
+    print("| --- | ---: | ---: |")
+    for name, seconds, peak in rows:
+        print(f"| {name} | {seconds:.1f} | {peak / 1e9:.2f} |")
+    print(f"| fit per iteration | {fit_seconds / params.iterations:.1f} | |")
+    print(f"| server start (to /health) | {ready:.1f} | {server_rss / 1e9:.2f} (server) |")
+    print(f"| one request (k=10) | {request_ms / 1000:.3f} | |")
+    print(f"\nartifact: {model_path} ({model_path.stat().st_size / 1e9:.2f} GB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
