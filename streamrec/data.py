@@ -132,7 +132,8 @@ def read_sessions(path: str | Path, block_size: int = 1 << 24) -> tuple[pd.DataF
         wrong_field_count.append(1)  # list.append is atomic under the GIL; reader threads share it
         return "skip"
 
-    columns = _Columns()
+    # No valid row is shorter than 10 bytes ("1,1,a,1,1\n"); typical Twitch rows are ~40.
+    columns = _Columns(expected_rows=path.stat().st_size // 24 + 1024)
     try:
         reader = pacsv.open_csv(
             path,
@@ -214,19 +215,43 @@ def _validate(batch: pa.RecordBatch, report: LoadReport) -> dict[str, pa.Array]:
 
 
 class _Columns:
-    """Valid rows of all batches as numpy columns, with strings mapped to integer codes."""
+    """Valid rows of all batches as numpy columns, with strings mapped to integer codes.
 
-    def __init__(self) -> None:
-        self.parts: dict[str, list[np.ndarray]] = {name: [] for name in COLUMNS}
+    Rows are copied straight into arrays sized for the whole file: no list of blocks to
+    concatenate, so peak memory is one copy of the valid rows (28 bytes each). The arrays are
+    sized from the file's bytes; pages never written are never resident, so a generous size
+    costs nothing, and a file with shorter rows than expected grows them.
+    """
+
+    DTYPES = {
+        "user_id": np.int64,
+        "stream_id": np.int64,
+        "streamer_name": np.int32,
+        "time_start": np.int32,
+        "time_stop": np.int32,
+    }
+
+    def __init__(self, expected_rows: int) -> None:
+        self.rows = 0
+        self.arrays = {name: np.empty(expected_rows, dtype) for name, dtype in self.DTYPES.items()}
         self.names = _Codes()
         self.stream_ids = _Codes()
 
     def append(self, batch: dict[str, pa.Array]) -> None:
-        self.parts["user_id"].append(batch["user_id"].to_numpy())
-        self.parts["time_start"].append(batch["time_start"].to_numpy())
-        self.parts["time_stop"].append(batch["time_stop"].to_numpy())
-        self.parts["streamer_name"].append(self.names.encode(batch["streamer_name"]))
-        self.parts["stream_id"].append(self._stream_keys(batch["stream_id"]))
+        n = len(batch["user_id"])
+        if self.rows + n > len(self.arrays["user_id"]):
+            capacity = max(self.rows + n, len(self.arrays["user_id"]) * 3 // 2)
+            for name, array in self.arrays.items():
+                grown = np.empty(capacity, array.dtype)
+                grown[: self.rows] = array[: self.rows]
+                self.arrays[name] = grown
+        at = slice(self.rows, self.rows + n)
+        self.arrays["user_id"][at] = batch["user_id"].to_numpy()
+        self.arrays["time_start"][at] = batch["time_start"].to_numpy()
+        self.arrays["time_stop"][at] = batch["time_stop"].to_numpy()
+        self.arrays["streamer_name"][at] = self.names.encode(batch["streamer_name"])
+        self.arrays["stream_id"][at] = self._stream_keys(batch["stream_id"])
+        self.rows += n
 
     def _stream_keys(self, stream_id: pa.Array) -> np.ndarray:
         """Twitch stream ids are integers and kept as such; any other text gets a negative code.
@@ -242,24 +267,28 @@ class _Columns:
         return keys
 
     def to_frame(self, report: LoadReport) -> pd.DataFrame:
-        columns = {
-            name: np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
-            for name, parts in self.parts.items()
-        }
-        keep = _first_occurrences(list(columns.values()))
-        report.dropped["duplicate"] = int(len(keep) - keep.sum())
+        columns = {name: array[: self.rows] for name, array in self.arrays.items()}
+        repeated = _repeated_rows(list(columns.values()))
+        report.dropped["duplicate"] = len(repeated)
+        del columns["stream_id"], self.arrays
+        if len(repeated):
+            keep = np.ones(self.rows, dtype=bool)
+            keep[repeated] = False
+            for name in list(columns):  # one column at a time, to bound the extra copy
+                columns[name] = columns[name][keep]
         names = np.array(self.names.values, dtype=object)
         order = np.argsort(names, kind="stable")
         rank = np.empty(len(order), dtype=np.int32)
         rank[order] = np.arange(len(order), dtype=np.int32)
-        codes = rank[columns["streamer_name"][keep]] if len(names) else np.empty(0, np.int32)
+        codes = rank[columns.pop("streamer_name")] if len(names) else np.empty(0, np.int32)
         return pd.DataFrame(
             {
-                "user_id": columns["user_id"][keep].astype(np.int64, copy=False),
+                "user_id": columns["user_id"].astype(np.int64, copy=False),
                 "streamer_name": pd.Categorical.from_codes(codes, categories=names[order]),
-                "time_start": columns["time_start"][keep].astype(np.int32, copy=False),
-                "time_stop": columns["time_stop"][keep].astype(np.int32, copy=False),
-            }
+                "time_start": columns["time_start"].astype(np.int32, copy=False),
+                "time_stop": columns["time_stop"].astype(np.int32, copy=False),
+            },
+            copy=False,
         )
 
 
@@ -290,39 +319,48 @@ class _Codes:
 
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
+_CHUNK = 1 << 22  # rows hashed at a time, to bound temporary arrays
 
 
-def _first_occurrences(columns: list[np.ndarray]) -> np.ndarray:
-    """Boolean mask keeping the first of each set of exactly equal rows.
+def _row_digests(columns: list[np.ndarray]) -> np.ndarray:
+    """A 64-bit hash of each row (splitmix64 folded over the columns)."""
+    n = len(columns[0])
+    digest = np.zeros(n, dtype=np.uint64)
+    for lo in range(0, n, _CHUNK):
+        d = digest[lo : lo + _CHUNK]
+        for column in columns:
+            d ^= column[lo : lo + _CHUNK].astype(np.uint64)
+            d ^= d >> np.uint64(30)
+            d *= _MIX_1
+            d ^= d >> np.uint64(27)
+            d *= _MIX_2
+            d ^= d >> np.uint64(31)
+    return digest
 
-    Rows are hashed (splitmix64 over the columns) and sorted by hash, which is far cheaper than
-    grouping by five columns; only rows whose hash is shared are compared exactly, so a hash
+
+def _repeated_rows(columns: list[np.ndarray]) -> np.ndarray:
+    """Indices of the rows that exactly repeat an earlier row.
+
+    Rows are hashed and the hashes sorted, which is far cheaper in time and memory than grouping
+    by five columns; only rows whose hash is shared are then compared exactly, so a hash
     collision can never drop a row.
     """
-    n = len(columns[0])
-    keep = np.ones(n, dtype=bool)
-    if n < 2:
-        return keep
-    digest = np.zeros(n, dtype=np.uint64)
-    for column in columns:
-        digest ^= column.astype(np.uint64)
-        digest ^= digest >> np.uint64(30)
-        digest *= _MIX_1
-        digest ^= digest >> np.uint64(27)
-        digest *= _MIX_2
-        digest ^= digest >> np.uint64(31)
-    order = np.argsort(digest)
-    same = digest[order[1:]] == digest[order[:-1]]
-    if not same.any():
-        return keep
-    shared = np.zeros(n, dtype=bool)
-    shared[1:] |= same
-    shared[:-1] |= same
-    candidates = np.sort(order[shared])
-    subset = pd.DataFrame({i: column[candidates] for i, column in enumerate(columns)})
-    repeated = subset.duplicated(keep="first")
-    keep[candidates[repeated.to_numpy()]] = False
-    return keep
+    if len(columns[0]) < 2:
+        return np.empty(0, dtype=np.int64)
+    digest = _row_digests(columns)
+    ordered = np.sort(digest)
+    shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    if len(shared) == 0:
+        return np.empty(0, dtype=np.int64)
+    candidates = []
+    for lo in range(0, len(digest), _CHUNK):
+        chunk = digest[lo : lo + _CHUNK]
+        at = np.minimum(np.searchsorted(shared, chunk), len(shared) - 1)
+        candidates.append(lo + np.flatnonzero(shared[at] == chunk))
+    rows = np.concatenate(candidates)
+    subset = pd.DataFrame({i: column[rows] for i, column in enumerate(columns)})
+    return rows[subset.duplicated(keep="first").to_numpy()]
 
 
 def watch_steps(sessions: pd.DataFrame) -> np.ndarray:
@@ -331,8 +369,8 @@ def watch_steps(sessions: pd.DataFrame) -> np.ndarray:
     A session with ``time_stop == time_start`` means the user was seen once (e.g. in chat), so
     it is evidence of interest, not nothing.
     """
-    start = sessions["time_start"].to_numpy(dtype=np.int64)
-    stop = sessions["time_stop"].to_numpy(dtype=np.int64)
+    start = sessions["time_start"].to_numpy(dtype=np.int32)
+    stop = sessions["time_stop"].to_numpy(dtype=np.int32)
     return np.maximum(stop - start, 1).astype(np.float32)
 
 
@@ -352,7 +390,8 @@ def build_interactions(sessions: pd.DataFrame) -> Interactions:
     """
     if len(sessions) == 0:
         raise DataError("no sessions to build a matrix from")
-    user_ids, rows = np.unique(sessions["user_id"].to_numpy(dtype=np.int64), return_inverse=True)
+    # A hash-based factorize needs far less memory than np.unique's sort at 100M+ rows.
+    rows, user_ids = pd.factorize(sessions["user_id"].to_numpy(dtype=np.int64), sort=True)
     streamer = sessions["streamer_name"].cat
     cols = streamer.codes.to_numpy()
     names = streamer.categories.to_numpy(dtype=object)

@@ -113,3 +113,11 @@ def test_build_interactions_of_a_subset_keeps_all_streamer_columns(tmp_path: Pat
     late = sessions[sessions["time_start"] > 580]
     interactions = build_interactions(late)
     assert interactions.shape == (2, 4)
+
+
+def test_read_sessions_short_rows_beyond_the_size_estimate(tmp_path: Path) -> None:
+    # ~12-byte rows: more rows than the file-size estimate (24 bytes a row) expects.
+    lines = [f"{u},1,a,1,1" for u in range(6000)]
+    sessions, report = read_sessions(write_csv(tmp_path / "s.csv", lines), block_size=8192)
+    assert report.rows_kept == 6000
+    assert sessions["user_id"].tolist() == list(range(6000))
