@@ -12,6 +12,7 @@ import implicit
 
 from streamrec import artifact, data
 from streamrec.cli import fail, load_settings
+from streamrec.spark_train import SparkUnavailableError, fit_spark
 from streamrec.train import ALSParams, TrainingError, fit_als
 
 logger = logging.getLogger(__name__)
@@ -39,6 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--eps", type=float, default=settings.eps, help="scale of 'log'")
     parser.add_argument("--seed", type=int, default=settings.seed)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--engine",
+        choices=["implicit", "spark"],
+        default="implicit",
+        help="implicit: in memory on this machine; spark: Spark MLlib ALS "
+        "(pip install -r requirements-spark.txt)",
+    )
+    parser.add_argument(
+        "--spark-master",
+        default="local[2]",
+        help="Spark master for --engine spark: local[N], spark://host:7077, yarn, ...",
+    )
     return parser
 
 
@@ -58,8 +71,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         return fail(str(exc))
     try:
-        summary = train(args.data, args.model, params, show_progress=not args.quiet)
-    except (data.DataError, TrainingError, artifact.ArtifactError) as exc:
+        summary = train(
+            args.data,
+            args.model,
+            params,
+            show_progress=not args.quiet,
+            engine=args.engine,
+            spark_master=args.spark_master,
+        )
+    except (data.DataError, TrainingError, artifact.ArtifactError, SparkUnavailableError) as exc:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"cannot write {args.model}: {exc}")
@@ -67,23 +87,45 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def train(data_path: Path, model_path: Path, params: ALSParams, show_progress: bool = False) -> str:
-    """Run the whole pipeline and return the human-readable summary."""
+def train(
+    data_path: Path,
+    model_path: Path,
+    params: ALSParams,
+    show_progress: bool = False,
+    engine: str = "implicit",
+    spark_master: str = "local[2]",
+) -> str:
+    """Run the whole pipeline with ``engine`` ("implicit" or "spark"); return the summary."""
+    if engine not in ("implicit", "spark"):
+        raise ValueError(f"engine must be 'implicit' or 'spark', got {engine!r}")
     started = time.perf_counter()
-    sessions, report = data.read_sessions(data_path)
-    interactions = data.build_interactions(sessions)
-    del sessions
-    loaded = time.perf_counter()
-
-    user_factors, item_factors = fit_als(interactions.user_items, params, show_progress)
+    if engine == "spark":
+        run = fit_spark(data_path, params, master=spark_master)
+        interactions, report = run.interactions, run.report
+        user_factors, item_factors = run.user_factors, run.item_factors
+        loaded = started + run.load_seconds
+        engine_info = {
+            "engine": "spark",
+            "spark_version": run.spark_version,
+            "spark_master": spark_master,
+            "spark_reg_param": run.reg_param,
+        }
+        engine_name = f"spark {run.spark_version} on {spark_master}"
+    else:
+        sessions, report = data.read_sessions(data_path)
+        interactions = data.build_interactions(sessions)
+        del sessions
+        loaded = time.perf_counter()
+        user_factors, item_factors = fit_als(interactions.user_items, params, show_progress)
+        engine_info = {"engine": "implicit", "implicit_version": implicit.__version__}
+        engine_name = f"implicit {implicit.__version__}"
     fitted = time.perf_counter()
 
     model = artifact.from_training(
         interactions,
         user_factors,
         item_factors,
-        engine="implicit",
-        implicit_version=implicit.__version__,
+        **engine_info,
         params=params.as_dict(),
         data={
             "path": str(data_path),
@@ -102,7 +144,7 @@ def train(data_path: Path, model_path: Path, params: ALSParams, show_progress: b
             f"data       {data_path}: {report.summary()}",
             f"matrix     {users:,} users x {items:,} streamers, "
             f"{interactions.user_items.nnz:,} non-zeros",
-            f"params     {params.as_dict()}",
+            f"params     {engine_name}: {params.as_dict()}",
             f"time       load {loaded - started:.1f}s, fit {fitted - loaded:.1f}s, "
             f"save {saved - fitted:.1f}s",
             f"artifact   {model_path} ({size_mb:.1f} MB), version {model.model_version}",

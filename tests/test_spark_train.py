@@ -1,0 +1,204 @@
+"""The Spark engine end to end in local mode: the same artifact as implicit's, and a useful one.
+
+One Spark training run for the module (a JVM start costs seconds): a synthetic ``tiny`` sample is
+split in time, its past (with a header and one bad row per drop reason added) is trained on with
+``als_fit.py --engine spark``, and the artifact is checked against the pandas pipeline on the same
+file and against popularity on the held-out window.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from streamrec import artifact, data, synth
+from streamrec.api import create_app
+from streamrec.cli.train import main
+from streamrec.metrics import mean_hit_rate_at_k
+from streamrec.popularity import PopularityRanker
+from streamrec.recommender import Recommender
+from streamrec.settings import Settings
+from streamrec.spark_train import spark_reg_param, spark_settings
+from tests.conftest import serving
+
+HAVE_SPARK = shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))
+try:
+    import pyspark  # noqa: F401
+except ImportError:
+    HAVE_SPARK = False
+needs_spark = pytest.mark.skipif(not HAVE_SPARK, reason="needs pyspark and Java")
+
+WINDOW = 100  # held-out steps at the end of the tiny sample (its 432 steps are three days)
+K = 10
+BAD_ROWS = [
+    "1,2,3",  # wrong_field_count
+    "5,6,,1,2",  # empty_field
+    "abc,1,someone,1,2",  # bad_user_id
+    "7,1,someone,a,2",  # bad_time
+    "7,1,someone,5,2",  # stop_before_start
+]
+
+
+@dataclass(frozen=True)
+class Trained:
+    train_path: Path
+    model: artifact.Artifact
+    summary: str
+    heldout_users: list[int]
+    heldout_relevant: list[set[str]]
+
+
+def split_in_time(source: Path, train_path: Path) -> tuple[list[int], list[set[str]]]:
+    """Write the sessions before the last ``WINDOW`` steps to ``train_path``, plus bad rows.
+
+    Returns the users seen in training with, per user, the streamers first watched afterwards.
+    """
+    sessions, _ = data.read_sessions(source)
+    cut = int(sessions["time_stop"].max()) - WINDOW
+    lines = source.read_text().splitlines()
+    past = [line for line in lines if int(line.split(",")[3]) < cut]
+    header = ",".join(data.COLUMNS)
+    train_path.write_text("\n".join([header, *past, past[0], *BAD_ROWS]) + "\n")
+
+    start = sessions["time_start"].to_numpy()
+    names = sessions["streamer_name"].astype(str).to_numpy()
+    users = sessions["user_id"].to_numpy()
+    seen = set(zip(users[start < cut].tolist(), names[start < cut], strict=True))
+    known = {user for user, _ in seen}
+    new: dict[int, set[str]] = {}
+    for user, name in zip(users[start >= cut].tolist(), names[start >= cut], strict=True):
+        if user in known and (user, name) not in seen:
+            new.setdefault(user, set()).add(name)
+    return sorted(new), [new[user] for user in sorted(new)]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    if not HAVE_SPARK:
+        pytest.skip("needs pyspark and Java")
+    folder = tmp_path_factory.mktemp("spark")
+    source, train_path, model_path = (folder / n for n in ("all.csv", "train.csv", "model.npz"))
+    synth.write_sessions(synth.PRESETS["tiny"], source)
+    users, relevant = split_in_time(source, train_path)
+    argv = ["--engine", "spark", "--spark-master", "local[2]", "--quiet"]
+    argv += ["--data", str(train_path), "--model", str(model_path)]
+    argv += ["--factors", "8", "--iterations", "10"]
+    out = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
+        # A JVM that lives for seconds on tiny data spends most of its CPU compiling: the
+        # client compiler alone and the serial collector halve the test's time on two cores.
+        java_options = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+        patch.setenv("PYSPARK_SUBMIT_ARGS", f"--driver-java-options '{java_options}' pyspark-shell")
+        code = main(argv)
+    assert code == 0
+    return Trained(train_path, artifact.load(model_path), out.getvalue(), users, relevant)
+
+
+@needs_spark
+def test_summary_names_the_engine_and_keeps_its_shape(trained: Trained) -> None:
+    lines = trained.summary.strip().splitlines()
+    assert [line.split()[0] for line in lines] == ["data", "matrix", "params", "time", "artifact"]
+    assert lines[2].startswith("params     spark 4.") and "on local[2]:" in lines[2]
+
+
+@needs_spark
+def test_artifact_matches_the_pandas_pipeline(trained: Trained) -> None:
+    sessions, report = data.read_sessions(trained.train_path)
+    expected = data.build_interactions(sessions)
+    model = trained.model
+
+    assert model.metadata["engine"] == "spark"
+    assert model.metadata["spark_version"].startswith("4.")
+    assert model.metadata["data"]["rows_read"] == report.rows_read
+    assert model.metadata["data"]["rows_dropped"] == report.dropped
+    assert all(report.dropped.values()), report.dropped  # every reason was exercised
+    np.testing.assert_array_equal(model.user_ids, expected.user_ids)
+    assert model.streamer_names.tolist() == expected.streamer_names.tolist()
+    assert (model.user_items != expected.user_items).nnz == 0
+    assert model.user_factors.shape == (len(expected.user_ids), 8)
+    assert model.item_factors.shape == (len(expected.streamer_names), 8)
+    assert np.abs(model.user_factors).sum(axis=1).min() > 0  # every user got a factor row
+    expected_reg = spark_reg_param(0.05, len(expected.user_ids), expected.user_items.nnz)
+    assert model.metadata["spark_reg_param"] == pytest.approx(expected_reg)
+
+
+@needs_spark
+def test_recommendations_beat_popularity_on_the_heldout_window(trained: Trained) -> None:
+    model = trained.model
+    assert len(trained.heldout_users) >= 50
+    recommender = Recommender(model)
+    als = [recommender.recommend(user, K).items for user in trained.heldout_users]
+    ranker = PopularityRanker.from_order(model.popular)
+    rows = np.searchsorted(model.user_ids, trained.heldout_users)
+    popular = [
+        model.streamer_names[ranker.top(K, exclude=model.user_items[row].indices)].tolist()
+        for row in rows
+    ]
+    als_hits = mean_hit_rate_at_k(trained.heldout_relevant, als, K)
+    popular_hits = mean_hit_rate_at_k(trained.heldout_relevant, popular, K)
+    assert als_hits > popular_hits + 0.03, (als_hits, popular_hits)
+
+
+@needs_spark
+def test_server_serves_the_spark_artifact(trained: Trained) -> None:
+    user = int(trained.model.user_ids[0])
+    app = create_app(Settings(), Recommender(trained.model))
+    with serving(app) as url:
+        response = httpx.get(f"{url}/recommendations/user/{user}", params={"k": 5})
+    assert response.status_code == 200
+    body = response.json()
+    assert len(body["personal"]) == 5 and body["source"] == "als"
+
+
+def test_missing_pyspark_is_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # makes `import pyspark` fail
+    data_path = tmp_path / "s.csv"
+    data_path.write_text("1,1,a,0,2\n")
+    code = main(["--engine", "spark", "--data", str(data_path), "--model", str(tmp_path / "m")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "pip install -r requirements-spark.txt" in err[0]
+
+
+@needs_spark
+def test_missing_java_is_one_line_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    data_path = tmp_path / "s.csv"
+    data_path.write_text("1,1,a,0,2\n")
+    code = main(["--engine", "spark", "--data", str(data_path), "--model", str(tmp_path / "m")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "Java 17" in err[0]
+
+
+def test_missing_data_is_one_line_error_before_spark_starts(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "none.csv"
+    code = main(["--engine", "spark", "--data", str(missing), "--model", str(tmp_path / "m")])
+    if not HAVE_SPARK:
+        assert code == 2
+        return
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [f"error: data file not found: {missing}"]
+
+
+def test_local_settings_are_sized_for_small_machines() -> None:
+    settings = spark_settings("local[2]", None, {"spark.executor.memory": "1g"})
+    assert settings["spark.sql.shuffle.partitions"] == "4"
+    assert settings["spark.ui.enabled"] == "false"
+    assert settings["spark.executor.memory"] == "1g"
+    assert "spark.sql.shuffle.partitions" not in spark_settings("yarn", "4g", None)
