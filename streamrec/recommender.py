@@ -1,38 +1,94 @@
-"""The served model in memory: score, filter, top up with popularity.
+"""The served model in memory: rank, filter, top up with popularity, fold in, find similar.
 
-Pure numpy; no HTTP. Built once from an :class:`~streamrec.artifact.Artifact` at start-up, so
-per request there is one matrix-vector product, a partial sort and a few small lookups.
+Pure numpy; no HTTP. Built once per artifact, and everything that does not depend on the
+request happens here at load time: each known user's best ``top_n`` unwatched streamers (in
+vectorised chunks, see :mod:`streamrec.topn`), the name index, the popularity ranks, normalised
+item factors and the fold-in Gram matrix. A typical request then reads a short precomputed list
+and filters it; it touches no item-sized array. Requests the list cannot answer (filters
+that leave fewer than ``k``, users outside the precomputed set) score the whole catalogue.
+
+An instance never changes after construction, so any number of threads may use it at once, and
+a new model replaces it by swapping one reference (see :mod:`streamrec.reload`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import dataclasses
+import functools
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
 
+from streamrec import topn
 from streamrec.artifact import Artifact
+from streamrec.foldin import FoldIn, params_from_metadata
 from streamrec.popularity import PopularityRanker
 
-Source = Literal["als", "popular", "als+popular"]
+logger = logging.getLogger(__name__)
+
+Source = Literal["als", "popular", "als+popular", "als-foldin", "als-foldin+popular"]
 MAX_K = 1000
+_NONE = np.empty(0, dtype=np.int32)
+_NONE.flags.writeable = False
+
+
+class UnknownStreamerError(LookupError):
+    """A streamer name the loaded model does not know."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"streamer {name!r} is not in the model")
+        self.name = name
 
 
 @dataclass(frozen=True)
 class Recommendation:
-    """A ranked list of streamer names and where it came from."""
+    """A ranked list of streamer names, where it came from, and ignored unknown names."""
 
     items: list[str]
     source: Source
+    unknown_streamers: int = 0
+
+
+@dataclass(frozen=True, eq=False)
+class Filters:
+    """Which streamers a list may contain, as sorted item indices (see :meth:`Recommender.filters`).
+
+    ``available`` None means every streamer; ``unknown`` holds the request's names the model
+    does not know, which were ignored; ``available_factors`` are the item factors of
+    ``available``, gathered once per distinct list rather than once per request.
+    """
+
+    available: np.ndarray | None = None
+    exclude: np.ndarray = field(default_factory=lambda: _NONE)
+    unknown: frozenset[str] = frozenset()
+    available_factors: np.ndarray | None = field(default=None, repr=False)
+
+
+NO_FILTERS = Filters()
 
 
 class Recommender:
-    """Top-K streamers for a user, from ALS factors with a popularity fallback.
+    """Top-K streamers from ALS factors, with popularity for users the model has not seen.
 
     Parameters
     ----------
     artifact : Artifact
         A loaded model (see :func:`streamrec.artifact.load`).
+    top_n : int
+        Streamers precomputed per user; 0 disables precomputation (every request scores the
+        catalogue). Requests with ``k`` up to about this size are answered from the list.
+    max_users : int, optional
+        Precompute for at most this many users, the most active first (memory is
+        ``4 * top_n`` bytes per user, and load time one catalogue scan per user); None means
+        all.
+    threads : int
+        Threads for the precomputation (BLAS is limited to one thread meanwhile).
 
     Examples
     --------
@@ -42,7 +98,17 @@ class Recommender:
     ['streamer_a', 'streamer_b', 'streamer_c']
     """
 
-    def __init__(self, artifact: Artifact) -> None:
+    def __init__(
+        self,
+        artifact: Artifact,
+        top_n: int = 128,
+        max_users: int | None = 100_000,
+        threads: int = 1,
+    ) -> None:
+        if top_n < 0:
+            raise ValueError(f"top_n must be >= 0, got {top_n}")
+        if max_users is not None and max_users < 0:
+            raise ValueError(f"max_users must be >= 0 or None, got {max_users}")
         self.artifact = artifact
         self.metadata = artifact.metadata
         self.model_version = artifact.model_version
@@ -50,8 +116,36 @@ class Recommender:
         self._user_factors = artifact.user_factors
         self._item_factors = artifact.item_factors
         self._names = artifact.streamer_names
-        self._watched = artifact.user_items
+        watched = artifact.user_items
+        if not watched.has_sorted_indices:
+            watched = watched.copy()
+            watched.sort_indices()
+        self._watched = watched
         self._popular = PopularityRanker.from_order(artifact.popular)
+        self._popularity_rank = np.empty(self.n_items, dtype=np.int32)
+        self._popularity_rank[artifact.popular] = np.arange(self.n_items, dtype=np.int32)
+        self._index = {name: i for i, name in enumerate(self._names.tolist())}
+        # Not a bound method: the cache must not keep the model alive after a reload.
+        self._resolve_joined = functools.lru_cache(maxsize=8)(
+            functools.partial(_resolve_joined, self._index, self._item_factors)
+        )
+        norms = np.linalg.norm(self._item_factors, axis=1, keepdims=True)
+        self._unit_items = self._item_factors / np.where(norms > 0, norms, 1).astype(np.float32)
+        self._fold_in = FoldIn(self._item_factors, params_from_metadata(self.metadata))
+        self.top_n = top_n
+        started = time.perf_counter()
+        self._top, self._slot = self._precompute(top_n, max_users, threads)
+        self.precompute_seconds = time.perf_counter() - started
+        if len(self._top):
+            logger.info(
+                "precomputed the top %d of %d users in %.1f s (%.0f MB)",
+                top_n,
+                len(self._top),
+                self.precompute_seconds,
+                self._top.nbytes / 1e6,
+            )
+
+    # -- the model's shape ------------------------------------------------------------------
 
     @property
     def n_users(self) -> int:
@@ -61,6 +155,11 @@ class Recommender:
     def n_items(self) -> int:
         return len(self._names)
 
+    @property
+    def precomputed_users(self) -> int:
+        """Users whose top ``top_n`` list is held in memory."""
+        return len(self._top)
+
     def user_index(self, user_id: int) -> int | None:
         """Row of ``user_id`` in the model, or None for a user it has never seen."""
         row = int(np.searchsorted(self._user_ids, user_id))
@@ -69,11 +168,44 @@ class Recommender:
         return None
 
     def watched(self, row: int) -> np.ndarray:
-        """Streamer indices the user at ``row`` watched in training."""
+        """Streamer indices (sorted) the user at ``row`` watched in training."""
         start, stop = self._watched.indptr[row], self._watched.indptr[row + 1]
         return self._watched.indices[start:stop]
 
-    def recommend(self, user_id: int, k: int, exclude_watched: bool = True) -> Recommendation:
+    def filters(
+        self, available: Sequence[str] | None = None, exclude: Sequence[str] = ()
+    ) -> Filters:
+        """Map a request's streamer names to item indices; unknown names are collected.
+
+        Parameters
+        ----------
+        available : sequence of str, optional
+            Only these streamers may be recommended (e.g. those live now); None means all.
+        exclude : sequence of str
+            These streamers must not be recommended.
+
+        Notes
+        -----
+        A platform sends the same "live now" list with every request until it changes, so the
+        last few distinct lists are remembered with their item factors: a repeated list of
+        1,000 names then costs one string join and hash instead of 1,000 lookups in the name
+        index and a gather of 1,000 scattered factor rows.
+        """
+        allowed, unknown, factors = None, frozenset[str](), None
+        if available is not None:
+            allowed, unknown, factors = self._resolve_names(available, with_factors=True)
+        excluded, unknown_excluded, _ = self._resolve_names(exclude, with_factors=False)
+        return Filters(allowed, excluded, unknown | unknown_excluded, factors)
+
+    # -- recommendations ----------------------------------------------------------------------
+
+    def recommend(
+        self,
+        user_id: int,
+        k: int,
+        exclude_watched: bool = True,
+        filters: Filters = NO_FILTERS,
+    ) -> Recommendation:
         """Rank streamers for ``user_id``.
 
         Parameters
@@ -84,6 +216,9 @@ class Recommender:
             List length, 1 to ``MAX_K``. The list is shorter only when fewer streamers remain.
         exclude_watched : bool
             Leave out streamers the user watched in training.
+        filters : Filters
+            Available and excluded streamers (see :meth:`filters`); they apply to the popular
+            list and the top-up as well.
 
         Returns
         -------
@@ -91,35 +226,336 @@ class Recommender:
             ``source`` is ``"als"``, ``"popular"``, or ``"als+popular"`` when the personal list
             was topped up with popular streamers.
         """
-        if not 1 <= k <= MAX_K:
-            raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
+        result = self._recommend(user_id, k, exclude_watched, filters, scan=True)
+        assert result is not None  # scan=True always answers
+        return result
+
+    def recommend_cached(
+        self,
+        user_id: int,
+        k: int,
+        exclude_watched: bool = True,
+        filters: Filters = NO_FILTERS,
+    ) -> Recommendation | None:
+        """:meth:`recommend` when it can be answered without scoring the whole catalogue.
+
+        Returns None when it cannot (the caller then runs :meth:`recommend`, e.g. in a worker
+        thread): cheap answers can run on an event loop, catalogue scans should not.
+        """
+        return self._recommend(user_id, k, exclude_watched, filters, scan=False)
+
+    def recommend_batch(
+        self,
+        user_ids: Sequence[int],
+        k: int,
+        exclude_watched: bool = True,
+        filters: Filters = NO_FILTERS,
+    ) -> list[Recommendation]:
+        """:meth:`recommend` for many users at once.
+
+        Users whose precomputed list answers are served from it; all the others are scored
+        together in one vectorised call (:func:`streamrec.topn.top_n`).
+
+        Examples
+        --------
+        >>> [r.source for r in rec.recommend_batch([1, 999], k=3)]  # doctest: +SKIP
+        ['als', 'popular']
+        """
+        _check_k(k)
+        ids = np.asarray(user_ids, dtype=np.int64)
+        rows = np.searchsorted(self._user_ids, ids)
+        known = rows < self.n_users
+        known[known] = self._user_ids[rows[known]] == ids[known]
+        lists: list[np.ndarray | None] = [None] * len(ids)
+        pending = []
+        for j in np.flatnonzero(known).tolist():
+            if filters.available is None:
+                lists[j] = self._from_prefix(int(rows[j]), k, exclude_watched, filters.exclude)
+            if lists[j] is None:
+                pending.append(j)
+        if pending:
+            for j, items in zip(
+                pending, self._score_rows(rows[pending], k, exclude_watched, filters), strict=True
+            ):
+                lists[j] = items
+        popular = self._popular_list(k, filters, _NONE)
+        results = []
+        for j, items in enumerate(lists):
+            if items is None:
+                results.append(self._result(popular, "popular", filters))
+            else:
+                watched = self.watched(int(rows[j])) if exclude_watched else _NONE
+                results.append(self._finish(items, k, filters, watched, "als"))
+        return results
+
+    def recommend_for_history(
+        self,
+        history: Sequence[tuple[str, float]],
+        k: int,
+        exclude_watched: bool = True,
+        filters: Filters = NO_FILTERS,
+    ) -> Recommendation:
+        """Rank streamers for a viewer the model has never seen, from their watch history.
+
+        The history is folded into the model (:class:`~streamrec.foldin.FoldIn`), giving the
+        viewer factors as if they had been in training.
+
+        Parameters
+        ----------
+        history : sequence of (str, float)
+            ``(streamer name, watch time)`` pairs; watch time in 10-minute steps, > 0. Repeated
+            names add up; names unknown to the model are ignored and counted.
+        k, exclude_watched, filters
+            As in :meth:`recommend`; ``exclude_watched`` leaves out the history's streamers.
+
+        Returns
+        -------
+        Recommendation
+            ``source`` is ``"als-foldin"`` (or ``"als-foldin+popular"`` when topped up), or
+            ``"popular"`` when no streamer of the history is known.
+        """
+        _check_k(k)
+        unknown = set(filters.unknown)
+        ids = _lookup(self._index, [name for name, _ in history], unknown)
+        watch = np.fromiter((w for _, w in history), dtype=np.float64, count=len(history))
+        if not np.all(watch > 0) or not np.all(np.isfinite(watch)):
+            raise ValueError("watch_time must be a positive finite number of steps")
+        filters = dataclasses.replace(filters, unknown=frozenset(unknown))
+        known = ids >= 0
+        if not known.any():
+            return self._result(self._popular_list(k, filters, _NONE), "popular", filters)
+        items, position = np.unique(ids[known], return_inverse=True)
+        user = self._fold_in.user_factors(items, np.bincount(position, weights=watch[known]))
+        watched = items.astype(np.int32) if exclude_watched else _NONE
+        if filters.available is not None:
+            ranked = self._rank_available(user, filters, watched, k)
+        else:
+            ranked = self._rank_all(user, k, np.union1d(watched, filters.exclude))
+        return self._finish(ranked, k, filters, watched, "als-foldin")
+
+    def similar(self, name: str, k: int) -> list[str]:
+        """Streamers whose audiences are most like ``name``'s (cosine of item factors).
+
+        Raises
+        ------
+        UnknownStreamerError
+            ``name`` is not in the model.
+
+        Examples
+        --------
+        >>> rec.similar("mithrain", k=2)  # doctest: +SKIP
+        ['alptv', 'zeon']
+        """
+        _check_k(k)
+        item = self._index.get(name)
+        if item is None:
+            raise UnknownStreamerError(name)
+        scores = self._unit_items @ self._unit_items[item]
+        scores[item] = -np.inf
+        return self._names[topn.top_k(scores, k)].tolist()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _precompute(
+        self, n: int, max_users: int | None, threads: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Each chosen user's best ``n`` unwatched items, and the row -> list slot map."""
+        limit = self.n_users if max_users is None else min(max_users, self.n_users)
+        if n == 0 or limit == 0:
+            return np.empty((0, 0), dtype=np.int32), np.full(self.n_users, -1, dtype=np.int32)
+        if limit == self.n_users:
+            rows, slot = np.arange(self.n_users), None
+        else:
+            # The most active users are the likeliest to come back.
+            activity = np.diff(self._watched.indptr)
+            rows = np.sort(np.argsort(-activity, kind="stable")[:limit])
+            slot = np.full(self.n_users, -1, dtype=np.int32)
+            slot[rows] = np.arange(limit, dtype=np.int32)
+        with threadpool_limits(limits=1, user_api="blas"):
+            top = topn.top_n(
+                self._user_factors[rows],
+                self._item_factors,
+                n,
+                exclude=self._watched[rows] if slot is not None else self._watched,
+                threads=threads,
+            )
+        return top, slot
+
+    def _recommend(
+        self, user_id: int, k: int, exclude_watched: bool, filters: Filters, scan: bool
+    ) -> Recommendation | None:
+        _check_k(k)
         row = self.user_index(user_id)
         if row is None:
-            return Recommendation(self._to_names(self._popular.top(k)), "popular")
-        exclude = self.watched(row) if exclude_watched else None
-        personal = self._top_by_score(row, k, exclude)
-        if len(personal) >= k:
-            return Recommendation(self._to_names(personal), "als")
-        skip = personal if exclude is None else np.concatenate([personal, exclude])
-        extra = self._popular.top(k - len(personal), exclude=skip)
-        if len(extra) == 0:
-            return Recommendation(self._to_names(personal), "als")
-        return Recommendation(self._to_names(np.concatenate([personal, extra])), "als+popular")
-
-    def _top_by_score(self, row: int, k: int, exclude: np.ndarray | None) -> np.ndarray:
-        scores = self._item_factors @ self._user_factors[row]
-        if exclude is not None and len(exclude):
-            scores[exclude] = -np.inf
-        available = len(scores) - (0 if exclude is None else len(exclude))
-        k = min(k, available)
-        if k <= 0:
-            return np.empty(0, dtype=np.int32)
-        if k < len(scores):
-            top = np.argpartition(-scores, k - 1)[:k]
+            return self._result(self._popular_list(k, filters, _NONE), "popular", filters)
+        watched = self.watched(row) if exclude_watched else _NONE
+        user = self._user_factors[row]
+        if filters.available is not None:
+            ranked = self._rank_available(user, filters, watched, k)
         else:
-            top = np.arange(len(scores))
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return top.astype(np.int32)
+            ranked = self._from_prefix(row, k, exclude_watched, filters.exclude)
+            if ranked is None:
+                if not scan:
+                    return None
+                ranked = self._rank_all(user, k, np.union1d(watched, filters.exclude))
+        return self._finish(ranked, k, filters, watched, "als")
 
-    def _to_names(self, indices: np.ndarray) -> list[str]:
-        return self._names[indices].tolist()
+    def _from_prefix(
+        self, row: int, k: int, exclude_watched: bool, exclude: np.ndarray
+    ) -> np.ndarray | None:
+        """The answer from the precomputed list, or None when that list cannot give it."""
+        slot = row if self._slot is None else int(self._slot[row])
+        if slot < 0:
+            return None
+        ranked = self._top[slot]
+        watched = self.watched(row)
+        # The list holds every unwatched item: nothing outside it can be missing. Only such a
+        # list can be padded with -1.
+        complete = self.n_items - len(watched) <= self.top_n
+        if complete:
+            ranked = ranked[ranked >= 0]
+        if not exclude_watched and len(watched):
+            # Merge the watched items in. Unless the list is complete, only those scoring at
+            # least as high as its last item are certainly ranked right.
+            merged = np.concatenate([ranked, watched])
+            scores = self._item_factors[merged] @ self._user_factors[row]
+            if not complete:
+                keep = scores >= scores[len(ranked) - 1]
+                merged, scores = merged[keep], scores[keep]
+            ranked = merged[np.lexsort((merged, -scores))]
+        if len(exclude):
+            ranked = ranked[~_isin_sorted(ranked, exclude)]
+        if len(ranked) >= k or complete:
+            return ranked[:k]
+        return None
+
+    def _score_rows(
+        self, rows: np.ndarray, k: int, exclude_watched: bool, filters: Filters
+    ) -> list[np.ndarray]:
+        """Top ``k`` of several users in one vectorised call, honouring the filters."""
+        users = self._user_factors[rows]
+        if filters.available is None:
+            watched = self._watched[rows] if exclude_watched else None
+            top = topn.top_n(users, self._item_factors, k, watched, filters.exclude)
+            return [t[t >= 0] for t in top]
+        candidates = self._allowed(filters, _NONE)
+        if len(candidates) == 0:
+            return [_NONE] * len(rows)
+        watched = sp.csr_matrix(self._watched[rows][:, candidates]) if exclude_watched else None
+        top = topn.top_n(users, self._item_factors[candidates], k, watched)
+        return [candidates[t[t >= 0]] for t in top]
+
+    def _rank_all(self, user: np.ndarray, k: int, skip: np.ndarray) -> np.ndarray:
+        scores = self._item_factors @ user
+        scores[skip] = -np.inf
+        return topn.top_k(scores, k)
+
+    def _rank_available(
+        self, user: np.ndarray, filters: Filters, watched: np.ndarray, k: int
+    ) -> np.ndarray:
+        """Rank only the available items (neither excluded nor, if given, watched)."""
+        available = filters.available
+        if available is None or len(available) == 0:
+            return _NONE
+        factors = filters.available_factors
+        if factors is None:
+            factors = self._item_factors[available]
+        scores = factors @ user
+        for skip in (filters.exclude, watched):
+            if len(skip):
+                scores[_positions(available, skip)] = -np.inf
+        return topn.top_k(scores, k, available)
+
+    def _resolve_names(
+        self, names: Sequence[str], with_factors: bool
+    ) -> tuple[np.ndarray, frozenset[str], np.ndarray | None]:
+        if len(names) == 0:
+            return _NONE, frozenset(), self._item_factors[:0] if with_factors else None
+        # The joined names are the cache key: one C-level join and hash instead of hashing
+        # every name. A name containing the separator would make the key ambiguous: no cache.
+        joined = "\x00".join(names)
+        if joined.count("\x00") != len(names) - 1:
+            return _resolve(self._index, self._item_factors, names, with_factors)
+        return self._resolve_joined(joined, with_factors)
+
+    def _allowed(self, filters: Filters, watched: np.ndarray) -> np.ndarray:
+        """The available items that are neither excluded nor (already) watched."""
+        allowed = filters.available if filters.available is not None else _NONE
+        for skip in (filters.exclude, watched):
+            if len(skip):
+                allowed = allowed[~_isin_sorted(allowed, skip)]
+        return allowed
+
+    def _popular_list(self, k: int, filters: Filters, skip: np.ndarray) -> np.ndarray:
+        """The ``k`` most popular allowed items that are not in ``skip``."""
+        if filters.available is None:
+            return self._popular.top(k, exclude=np.union1d(skip, filters.exclude))
+        allowed = self._allowed(filters, np.unique(skip))
+        return allowed[np.argsort(self._popularity_rank[allowed], kind="stable")[:k]]
+
+    def _finish(
+        self, ranked: np.ndarray, k: int, filters: Filters, watched: np.ndarray, source: Source
+    ) -> Recommendation:
+        """Top a short personal list up with popular items under the same filters."""
+        if len(ranked) < k:
+            extra = self._popular_list(k - len(ranked), filters, np.concatenate([ranked, watched]))
+            if len(extra):
+                ranked = np.concatenate([ranked, extra])
+                source = "als+popular" if source == "als" else "als-foldin+popular"
+        return self._result(ranked, source, filters)
+
+    def _result(self, ranked: np.ndarray, source: Source, filters: Filters) -> Recommendation:
+        return Recommendation(self._names[ranked].tolist(), source, len(filters.unknown))
+
+
+def _lookup(index: dict[str, int], names: Iterable[str], unknown: set[str]) -> np.ndarray:
+    """Item index per name (-1 when unknown); unknown names are added to ``unknown``."""
+    names = names if isinstance(names, list | tuple) else list(names)
+    get = index.get
+    ids = np.array([get(name, -1) for name in names], dtype=np.int32)
+    if len(ids) and ids.min() < 0:
+        unknown.update(names[j] for j in np.flatnonzero(ids < 0).tolist())
+    return ids
+
+
+def _resolve(
+    index: dict[str, int], item_factors: np.ndarray, names: Sequence[str], with_factors: bool
+) -> tuple[np.ndarray, frozenset[str], np.ndarray | None]:
+    """Sorted distinct item indices of the known ``names``, the unknown names, and (when
+    ``with_factors``) the items' factors."""
+    unknown: set[str] = set()
+    ids = np.sort(_lookup(index, names, unknown))
+    ids = ids[np.searchsorted(ids, 0) :]
+    if len(ids) > 1:
+        ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
+    factors = item_factors[ids] if with_factors else None
+    for shared in (ids, factors):  # shared between requests through the cache
+        if shared is not None:
+            shared.flags.writeable = False
+    return ids, frozenset(unknown), factors
+
+
+def _resolve_joined(
+    index: dict[str, int], item_factors: np.ndarray, joined: str, with_factors: bool
+) -> tuple[np.ndarray, frozenset[str], np.ndarray | None]:
+    return _resolve(index, item_factors, joined.split("\x00"), with_factors)
+
+
+def _positions(sorted_items: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """Positions in ``sorted_items`` of those ``items`` it contains."""
+    position = np.searchsorted(sorted_items, items)
+    found = position < len(sorted_items)
+    found[found] = sorted_items[position[found]] == items[found]
+    return position[found]
+
+
+def _check_k(k: int) -> None:
+    if not 1 <= k <= MAX_K:
+        raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
+
+
+def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
+    """``np.isin(values, sorted_set)`` for a sorted ``sorted_set``, by binary search."""
+    position = np.searchsorted(sorted_set, values)
+    position[position == len(sorted_set)] = 0
+    return sorted_set[position] == values

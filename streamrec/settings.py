@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Confidence = Literal["linear", "log"]
@@ -33,10 +33,43 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port the API server listens on.")
     default_k: int = Field(100, ge=1, le=1000, description="List length when `k` is not given.")
     access_log: bool = Field(False, description="Log every request (costs throughput).")
+    opentelemetry: bool = Field(
+        False,
+        description="FastAPI's native OpenTelemetry spans, metrics and logs (export needs an "
+        "OpenTelemetry SDK); off skips their check on every request (~10 us).",
+    )
+    admin_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token for POST /admin/reload; empty disables the admin routes (404).",
+    )
+    reload_interval: float = Field(
+        10.0, ge=0, description="Seconds between checks of model_path for a new model; 0 = off."
+    )
+    precompute_top_n: int = Field(
+        128,
+        ge=0,
+        le=10_000,
+        description="Streamers ranked per user at model load, so requests with k up to about "
+        "this need no catalogue scan; 0 = score every request in full.",
+    )
+    precompute_max_users: int = Field(
+        100_000,
+        ge=0,
+        description="Users (most active first) whose lists are precomputed; each costs "
+        "4 * precompute_top_n bytes and one scoring pass over the catalogue at load.",
+    )
+    precompute_threads: int = Field(
+        1, ge=1, le=64, description="Threads that precompute the lists at model load."
+    )
 
     factors: int = Field(64, ge=1, le=1024, description="ALS latent factors.")
     iterations: int = Field(15, ge=1, le=1000, description="ALS sweeps over users and items.")
-    regularization: float = Field(0.05, ge=0, description="ALS L2 regularisation (lambda).")
+    regularization: float = Field(
+        70.0,
+        ge=0,
+        description="ALS L2 regularisation (lambda); best near 70-100 at 100k users, lower on "
+        "smaller data (python als_fit.py --tune).",
+    )
     alpha: float = Field(2.0, gt=0, description="Confidence scale: c = 1 + alpha * f(watch).")
     confidence: Confidence = Field(
         "log", description="f(watch): 'linear' = watch steps, 'log' = log(1 + watch / eps)."

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from streamrec import artifact
 from streamrec.api import create_app
 from streamrec.settings import Settings
-from tests.conftest import held_out, serving
+from tests.conftest import checkerboard_rows, fit_artifact, held_out, serving, sessions_frame
 
 
 @pytest.fixture(scope="module")
@@ -93,3 +94,281 @@ def test_startup_with_missing_model_fails(tmp_path: Path) -> None:
 
     with pytest.raises(artifact.ArtifactError, match="model file not found"):
         asyncio.run(start())
+
+
+# -- POST with filters ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("prefix", ["/recomendations", "/recommendations"])
+def test_post_user_ranks_only_available_and_counts_unknown(
+    client: httpx.Client, prefix: str
+) -> None:
+    body = {"k": 5, "available": ["s00", "s01", "s02", "ghost"], "exclude": ["s01", "phantom"]}
+    response = client.post(f"{prefix}/user/1000", json=body)
+    assert response.status_code == 200
+    # s02 is watched by user 1000, s01 excluded: only its held-out s00 remains.
+    assert response.json() == {
+        "user_id": 1000,
+        "personal": ["s00"],
+        "source": "als",
+        "model_version": client.get("/health").json()["model_version"],
+        "unknown_streamers": 2,
+    }
+
+
+def test_post_user_defaults_match_get(client: httpx.Client) -> None:
+    posted = client.post("/recomendations/user/1002", json={}).json()
+    got = client.get("/recomendations/user/1002").json()
+    assert posted["personal"] == got["personal"] and len(got["personal"]) == 5
+
+
+def test_post_unknown_user_gets_popular_among_available(client: httpx.Client) -> None:
+    popular = client.get("/recomendations/user/7", params={"k": 20}).json()["personal"]
+    live = popular[3:9]
+    body = {"k": 3, "available": live, "exclude": [live[1]]}
+    result = client.post("/recomendations/user/7", json=body).json()
+    assert result["personal"] == [live[0], live[2], live[3]] and result["source"] == "popular"
+
+
+# -- new viewers, batch, similar streamers, model -------------------------------------------
+
+
+def test_post_history_folds_the_viewer_in(client: httpx.Client) -> None:
+    history = [{"streamer": f"s{i:02d}", "watch_time": 3} for i in range(2, 20, 2)]
+    history.append({"streamer": "ghost", "watch_time": 1})
+    result = client.post("/recommendations", json={"history": history, "k": 1}).json()
+    assert result["personal"] == ["s00"]  # the one even streamer not in the history
+    assert (result["source"], result["unknown_streamers"]) == ("als-foldin", 1)
+
+
+@pytest.mark.parametrize("history", [[], [{"streamer": "ghost", "watch_time": 2}]])
+def test_post_history_without_known_streamers_is_popular(
+    client: httpx.Client, history: list[dict]
+) -> None:
+    result = client.post("/recommendations", json={"history": history, "k": 3}).json()
+    popular = client.get("/recomendations/user/7", params={"k": 3}).json()["personal"]
+    assert (result["personal"], result["source"]) == (popular, "popular")
+    assert result["unknown_streamers"] == len(history)
+
+
+def test_batch_returns_one_list_per_user_in_order(client: httpx.Client) -> None:
+    users = [1002, 7, 1003, 1002]
+    response = client.post("/recommendations/batch", json={"user_ids": users, "k": 2})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert [r["user_id"] for r in results] == users
+    assert [r["source"] for r in results] == ["als", "popular", "als", "als"]
+    for r in results:
+        single = client.get(f"/recomendations/user/{r['user_id']}", params={"k": 2}).json()
+        assert r["personal"] == single["personal"]
+
+
+def test_similar_streamers(client: httpx.Client) -> None:
+    response = client.get("/streamers/s04/similar", params={"k": 4})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["streamer"] == "s04" and len(body["similar"]) == 4 and "s04" not in body["similar"]
+    assert all(int(name[1:]) % 2 == 0 for name in body["similar"])
+
+
+def test_similar_unknown_streamer_is_404(client: httpx.Client) -> None:
+    response = client.get("/streamers/nobody/similar")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "streamer 'nobody' is not in the model"}
+
+
+def test_model_reports_metadata_and_serving(client: httpx.Client) -> None:
+    body = client.get("/model").json()
+    assert body["model_version"] == client.get("/health").json()["model_version"]
+    assert body["engine"] == "implicit" and body["params"]["factors"] == 4
+    assert body["counts"] == {"users": 40, "streamers": 20, "nonzeros": 360, "factors": 4}
+    assert body["evaluation"] is None and body["created_at"].endswith("Z")
+    assert body["serving"]["precomputed_users"] == 40
+
+
+def test_metrics_count_requests_sources_and_model(client: httpx.Client) -> None:
+    client.get("/recomendations/user/7")
+    client.get("/recomendations/user/1002")
+    text = client.get("/metrics").text
+    version = client.get("/health").json()["model_version"]
+    assert 'http_requests_total{handler="/recomendations/user/{user_id}",method="GET"' in text
+    assert 'http_request_duration_seconds_bucket{handler="/recomendations/user/{user_id}"' in text
+    assert 'streamrec_recommendations_total{endpoint="user",source="popular"}' in text
+    assert 'streamrec_recommendations_total{endpoint="user",source="als"}' in text
+    assert 'streamrec_model_info{created_at="' in text and f'model_version="{version}"' in text
+    assert 'streamrec_model_loads_total{result="success"} 1.0' in text
+
+
+# -- limits: every one is a 422 naming the field ----------------------------------------------
+
+
+def names(n: int) -> list[str]:
+    return [f"n{i}" for i in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc", "message"),
+    [
+        ("/recomendations/user/1", {"k": 0}, ["body", "k"], "greater than or equal to 1"),
+        ("/recomendations/user/1", {"k": 1001}, ["body", "k"], "less than or equal to 1000"),
+        ("/recomendations/user/1", {"available": names(10_001)}, ["body", "available"], "10000"),
+        ("/recomendations/user/1", {"exclude": names(10_001)}, ["body", "exclude"], "10000"),
+        ("/recomendations/user/1", {"availble": []}, ["body", "availble"], "Extra inputs"),
+        ("/recomendations/user/1", {"available": "s00"}, ["body", "available"], "valid list"),
+        (
+            "/recommendations",
+            {"history": [{"streamer": "s00", "watch_time": 1}] * 10_001},
+            ["body", "history"],
+            "10000",
+        ),
+        (
+            "/recommendations",
+            {"history": [{"streamer": "s00", "watch_time": 0}]},
+            ["body", "history", 0, "watch_time"],
+            "greater than 0",
+        ),
+        ("/recommendations", {"k": 3}, ["body", "history"], "Field required"),
+        ("/recommendations/batch", {"user_ids": [1] * 1001}, ["body", "user_ids"], "1000"),
+        ("/recommendations/batch", {"user_ids": [-1]}, ["body", "user_ids", 0], "greater than"),
+        ("/recommendations/batch", {"user_ids": [2**64]}, ["body", "user_ids", 0], "less than"),
+    ],
+)
+def test_post_bad_input_is_422_naming_the_field(
+    client: httpx.Client, path: str, body: dict, loc: list, message: str
+) -> None:
+    response = client.post(path, json=body)
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == loc and message in error["msg"]
+
+
+@pytest.mark.parametrize("value", [b"NaN", b"Infinity", b"-1"])
+def test_watch_time_must_be_a_positive_finite_number(client: httpx.Client, value: bytes) -> None:
+    content = b'{"history": [{"streamer": "s00", "watch_time": ' + value + b"}]}"
+    response = client.post(
+        "/recommendations", content=content, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "history", 0, "watch_time"]
+
+
+def test_malformed_json_is_422(client: httpx.Client) -> None:
+    response = client.post(
+        "/recomendations/user/1", content=b'{"k": ', headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_similar_k_out_of_range_is_422(client: httpx.Client) -> None:
+    response = client.get("/streamers/s00/similar", params={"k": 1001})
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "k"]
+
+
+def test_body_over_one_mebibyte_is_422(client: httpx.Client) -> None:
+    big = b'{"available": ["' + b"x" * (1 << 20) + b'"]}'
+    response = client.post(
+        "/recomendations/user/1", content=big, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body"]
+    assert error["msg"] == f"Request body must be at most 1048576 bytes, got {len(big)}"
+
+
+def test_chunked_body_over_one_mebibyte_is_422(client: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"available": ["'
+        for _ in range(20):
+            yield b"x" * 65536
+        yield b'"]}'
+
+    response = client.post(
+        "/recomendations/user/1", content=chunks(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert "at most 1048576 bytes" in response.json()["detail"][0]["msg"]
+
+
+def test_body_just_under_the_limit_is_accepted(client: httpx.Client) -> None:
+    body = {"available": ["s00"], "exclude": ["x" * ((1 << 20) - 100)]}
+    response = client.post("/recomendations/user/1000", json=body)
+    assert response.status_code == 200 and response.json()["unknown_streamers"] == 1
+
+
+# -- admin ---------------------------------------------------------------------------------
+
+
+def test_admin_reload_is_404_without_a_configured_token(client: httpx.Client) -> None:
+    assert client.post("/admin/reload").status_code == 404
+    assert "/admin/reload" not in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.fixture
+def admin(tmp_path: Path, checkerboard_model_path: Path) -> Iterator[tuple[httpx.Client, Path]]:
+    model_path = tmp_path / "model.npz"
+    shutil.copy(checkerboard_model_path, model_path)
+    settings = Settings(model_path=model_path, admin_token="s3cret", reload_interval=0)
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url) as http:
+        yield http, model_path
+
+
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic s3cret"}]
+)
+def test_admin_reload_needs_the_bearer_token(
+    admin: tuple[httpx.Client, Path], headers: dict[str, str]
+) -> None:
+    http, _ = admin
+    response = http.post("/admin/reload", headers=headers)
+    assert response.status_code == 401
+    assert "Authorization: Bearer <admin_token>" in response.json()["detail"]
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_admin_reload_swaps_in_the_new_model(
+    admin: tuple[httpx.Client, Path], checkerboard_artifact: artifact.Artifact
+) -> None:
+    http, model_path = admin
+    old = http.get("/health").json()["model_version"]
+    new = fit_artifact(sessions_frame(checkerboard_rows()), seed=7)
+    artifact.save(new, model_path)
+    response = http.post("/admin/reload", headers={"Authorization": "Bearer s3cret"})
+    assert response.status_code == 200
+    body = response.json()
+    assert (body["model_version"], body["previous_version"]) == (new.model_version, old)
+    assert http.get("/health").json()["model_version"] == new.model_version
+
+
+def test_admin_reload_of_a_broken_file_keeps_the_old_model(
+    admin: tuple[httpx.Client, Path],
+) -> None:
+    http, model_path = admin
+    old = http.get("/health").json()["model_version"]
+    model_path.write_bytes(b"PK\x03\x04 not really a zip")
+    response = http.post("/admin/reload", headers={"Authorization": "Bearer s3cret"})
+    assert response.status_code == 409
+    assert "was not loaded" in response.json()["detail"]
+    assert f"still serving model {old}" in response.json()["detail"]
+    assert http.get("/recomendations/user/1002").status_code == 200
+    assert http.get("/health").json()["model_version"] == old
+    assert 'streamrec_model_loads_total{result="failure"} 1.0' in http.get("/metrics").text
+
+
+def test_openapi_documents_every_route_with_examples(client: httpx.Client) -> None:
+    spec = client.get("/openapi.json").json()
+    for path, method in [
+        ("/recomendations/user/{user_id}", "post"),
+        ("/recommendations/user/{user_id}", "post"),
+        ("/recommendations", "post"),
+        ("/recommendations/batch", "post"),
+        ("/streamers/{name}/similar", "get"),
+        ("/model", "get"),
+        ("/metrics", "get"),
+    ]:
+        route = spec["paths"][path][method]
+        assert route["summary"], path
+    schemas = spec["components"]["schemas"]
+    for name in ("UserRequest", "HistoryRequest", "BatchRequest"):
+        assert schemas[name]["examples"], name

@@ -12,7 +12,7 @@ import uvicorn
 from streamrec import artifact
 from streamrec.api import create_app
 from streamrec.cli import fail, load_settings
-from streamrec.recommender import Recommender
+from streamrec.reload import load_recommender
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,8 +35,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # Load before binding the port, so a bad model stops the server at once with one line.
     try:
-        recommender = Recommender(artifact.load(settings.model_path))
-    except artifact.ArtifactError as exc:
+        recommender = load_recommender(settings.model_path, settings)
+    except (artifact.ArtifactError, ValueError) as exc:
         return fail(str(exc))
     app = create_app(settings, recommender)
     uvicorn.run(

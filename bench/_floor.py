@@ -1,0 +1,60 @@
+"""The "floor" app of ``bench/serve.py``: FastAPI returning a constant response.
+
+It declares the server's two benchmarked routes with the same parameters and request body
+model, and answers each with a fixed JSON body of the same shape and size as the server's, so
+the difference to the real server is the cost of recommending. Run it like the server::
+
+    python -m bench._floor --port 8001 --get-body get.json --post-body post.json
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import uvicorn
+from fastapi import FastAPI, Query, Response
+from fastapi import Path as PathParam
+
+from streamrec.recommender import MAX_K
+from streamrec.schemas import MAX_USER_ID, UserRequest
+
+
+def create_floor_app(get_body: bytes, post_body: bytes) -> FastAPI:
+    """An app with the server's benchmarked routes that return ``get_body``/``post_body``."""
+    app = FastAPI(title="floor")
+
+    @app.get("/recomendations/user/{user_id}")
+    async def get_user(
+        user_id: Annotated[int, PathParam(ge=0, le=MAX_USER_ID)],
+        k: Annotated[int | None, Query(ge=1, le=MAX_K)] = None,
+        exclude_watched: bool = True,
+    ) -> Response:
+        return Response(get_body, media_type="application/json")
+
+    @app.post("/recomendations/user/{user_id}")
+    async def post_user(
+        user_id: Annotated[int, PathParam(ge=0, le=MAX_USER_ID)], body: UserRequest
+    ) -> Response:
+        return Response(post_body, media_type="application/json")
+
+    return app
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench._floor", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--get-body", type=Path, required=True)
+    parser.add_argument("--post-body", type=Path, required=True)
+    args = parser.parse_args(argv)
+    app = create_floor_app(args.get_body.read_bytes(), args.post_body.read_bytes())
+    # The same uvicorn settings as `python platform.py`.
+    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,111 @@
+"""Request plumbing: refuse oversized bodies early, and render every validation error."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import orjson
+from fastapi import Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+_BODYLESS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class BodySizeLimit:
+    """Answer 422 to a request whose body exceeds ``max_bytes``.
+
+    A declared ``Content-Length`` over the limit is refused without reading the body (the
+    server never delivers more than the declared length); a body without one (chunked) is read
+    up to the limit and refused as soon as it goes over. The
+    error has FastAPI's validation shape, so clients handle every limit the same way. Requests
+    without a body pass straight through, so the hot GET path pays nothing.
+
+    Parameters
+    ----------
+    app : ASGI application
+        The wrapped application.
+    max_bytes : int
+        Largest accepted body.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in _BODYLESS:
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit():
+                if int(value) > self.max_bytes:
+                    await self._refuse(send, f"got {int(value)}")
+                    return
+                # The server delivers no more than the declared length: nothing to count.
+                await self.app(scope, receive, send)
+                return
+        messages: list[Message] = []
+        size = 0
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                await self._refuse(send, "got more")
+                return
+            if not message.get("more_body", False):
+                break
+
+        async def replay() -> Message:
+            return messages.pop(0) if messages else await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, send: Send, got: str) -> None:
+        detail = [
+            {
+                "type": "body_too_large",
+                "loc": ["body"],
+                "msg": f"Request body must be at most {self.max_bytes} bytes, {got}",
+            }
+        ]
+        body = orjson.dumps({"detail": detail})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 422,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> Response:
+    """FastAPI's 422 response, but one that can always be rendered.
+
+    The default handler echoes the bad input with ``json.dumps(allow_nan=False)``, so
+    ``{"watch_time": NaN}`` (which the JSON parser accepts) became a 500; non-finite numbers
+    are echoed as strings instead.
+    """
+    body = json.dumps({"detail": _finite(jsonable_encoder(exc.errors()))})
+    return Response(body, status_code=422, media_type="application/json")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value

@@ -1,0 +1,1 @@
+"""The API's routes, one resource per module; each module's ``register(app)`` adds them."""

@@ -1,0 +1,163 @@
+"""Recommendation lists: a known user (GET, or POST with filters), a new viewer, a batch.
+
+Answers that need no catalogue scan are computed on the event loop (microseconds); anything
+that scores the whole catalogue runs in the thread pool so the loop never waits on it.
+:func:`register` adds the routes to an app.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import FastAPI, Path, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from streamrec.deps import MonitoringDep, RecommenderDep, SettingsDep, json_response, serving
+from streamrec.recommender import MAX_K, NO_FILTERS, Filters, Recommendation, Recommender
+from streamrec.schemas import (
+    MAX_USER_ID,
+    BatchItem,
+    BatchRequest,
+    BatchResponse,
+    FilteredRecommendationResponse,
+    HistoryRecommendationResponse,
+    HistoryRequest,
+    RecommendationResponse,
+    UserRequest,
+)
+
+# The misspelled path is the one existing clients call; the other is its alias.
+_PATHS = ("/recomendations/user/{user_id}", "/recommendations/user/{user_id}")
+UserIdPath = Annotated[int, Path(ge=0, le=MAX_USER_ID, description="Platform user id.")]
+
+
+async def _recommend(
+    recommender: Recommender, user_id: int, k: int, exclude_watched: bool, filters: Filters
+) -> Recommendation:
+    result = recommender.recommend_cached(user_id, k, exclude_watched, filters)
+    if result is None:
+        result = await run_in_threadpool(
+            recommender.recommend, user_id, k, exclude_watched, filters
+        )
+    return result
+
+
+async def recommend_for_user(
+    request: Request,
+    user_id: UserIdPath,
+    k: Annotated[
+        int | None, Query(ge=1, le=MAX_K, description="List length (default: default_k).")
+    ] = None,
+    exclude_watched: Annotated[
+        bool, Query(description="Leave out streamers the user already watched.")
+    ] = True,
+) -> Response:
+    """Top-K streamers for a user; users unknown to the model get the popular list."""
+    recommender, settings, monitoring = serving(request)
+    result = await _recommend(
+        recommender, user_id, k or settings.default_k, exclude_watched, NO_FILTERS
+    )
+    monitoring.served("user", result.source)
+    return json_response(
+        {
+            "user_id": user_id,
+            "personal": result.items,
+            "source": result.source,
+            "model_version": recommender.model_version,
+        }
+    )
+
+
+async def recommend_for_user_filtered(
+    request: Request, user_id: UserIdPath, body: UserRequest
+) -> Response:
+    """Top-K streamers for a user, ranked only among `available` and without `exclude`."""
+    recommender, settings, monitoring = serving(request)
+    filters = recommender.filters(body.available, body.exclude)
+    result = await _recommend(
+        recommender, user_id, body.k or settings.default_k, body.exclude_watched, filters
+    )
+    monitoring.served("user", result.source)
+    return json_response(
+        {
+            "user_id": user_id,
+            "personal": result.items,
+            "source": result.source,
+            "model_version": recommender.model_version,
+            "unknown_streamers": result.unknown_streamers,
+        }
+    )
+
+
+def recommend_for_history(
+    recommender: RecommenderDep,
+    settings: SettingsDep,
+    monitoring: MonitoringDep,
+    body: HistoryRequest,
+) -> HistoryRecommendationResponse:
+    """Fold a new viewer's history into the model and rank streamers for them."""
+    result = recommender.recommend_for_history(
+        [(event.streamer, event.watch_time) for event in body.history],
+        body.k or settings.default_k,
+        body.exclude_watched,
+        recommender.filters(body.available, body.exclude),
+    )
+    monitoring.served("history", result.source)
+    return HistoryRecommendationResponse(
+        personal=result.items,
+        source=result.source,
+        model_version=recommender.model_version,
+        unknown_streamers=result.unknown_streamers,
+    )
+
+
+def recommend_batch(
+    recommender: RecommenderDep,
+    settings: SettingsDep,
+    monitoring: MonitoringDep,
+    body: BatchRequest,
+) -> BatchResponse:
+    """One list per user, in request order; users unknown to the model get the popular list."""
+    filters = recommender.filters(body.available, body.exclude)
+    results = recommender.recommend_batch(
+        body.user_ids, body.k or settings.default_k, body.exclude_watched, filters
+    )
+    monitoring.served("batch", [r.source for r in results])
+    return BatchResponse(
+        results=[
+            BatchItem(user_id=user_id, personal=r.items, source=r.source)
+            for user_id, r in zip(body.user_ids, results, strict=True)
+        ],
+        model_version=recommender.model_version,
+        unknown_streamers=len(filters.unknown),
+    )
+
+
+def register(app: FastAPI) -> None:
+    """Add the recommendation routes to ``app``."""
+    tags = ["recommendations"]
+    for path, suffix in zip(_PATHS, ("", " (correctly spelled alias)"), strict=True):
+        app.get(
+            path,
+            response_model=RecommendationResponse,
+            summary="Top-K streamers for a user" + suffix,
+            tags=tags,
+        )(recommend_for_user)
+        app.post(
+            path,
+            response_model=FilteredRecommendationResponse,
+            summary="Top-K streamers for a user among the available ones" + suffix,
+            tags=tags,
+        )(recommend_for_user_filtered)
+    app.post(
+        "/recommendations",
+        response_model=HistoryRecommendationResponse,
+        summary="Top-K streamers for a new viewer, from their watch history",
+        tags=tags,
+    )(recommend_for_history)
+    app.post(
+        "/recommendations/batch",
+        response_model=BatchResponse,
+        summary="Top-K streamers for up to 1000 users at once",
+        tags=tags,
+    )(recommend_batch)

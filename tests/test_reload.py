@@ -1,0 +1,152 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import weakref
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streamrec import artifact
+from streamrec.api import create_app
+from streamrec.reload import ModelStore, ReloadError, load_recommender
+from streamrec.settings import Settings
+from tests.conftest import checkerboard_rows, fit_artifact, serving, sessions_frame
+
+
+@pytest.fixture(scope="module")
+def versions() -> list[artifact.Artifact]:
+    """Three models of the same data that differ only in their random start."""
+    return [fit_artifact(sessions_frame(checkerboard_rows()), seed=seed) for seed in (1, 2, 3)]
+
+
+def write_broken(path: Path) -> None:
+    """Land a corrupt file atomically, as a failed copy might."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_bytes(b"PK\x03\x04 definitely not a model")
+    os.replace(tmp, path)
+
+
+def store_for(path: Path) -> ModelStore:
+    settings = Settings(model_path=path)
+    store = ModelStore(path, lambda p: load_recommender(p, settings))
+    store.load()
+    return store
+
+
+def test_reload_swaps_and_requests_keep_the_model_they_started_with(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    path = artifact.save(versions[0], tmp_path / "model.npz")
+    store = store_for(path)
+    in_flight = store.current
+    artifact.save(versions[1], path)
+    result = asyncio.run(store.reload())
+    assert (result.previous_version, result.model_version) == (
+        versions[0].model_version,
+        versions[1].model_version,
+    )
+    assert store.current.model_version == versions[1].model_version
+    assert in_flight.model_version == versions[0].model_version
+    assert in_flight.recommend(1000, k=3).source == "als"  # the old model still answers
+    in_flight.filters(["s01"])  # fills its name cache, which must not keep it alive
+    old = weakref.ref(in_flight)
+    del in_flight
+    assert old() is None  # freed at once when its last request ends, no GC cycle needed
+    store.close()
+
+
+def test_failed_reload_keeps_serving_and_says_why(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    path = artifact.save(versions[0], tmp_path / "model.npz")
+    failures: list[Exception] = []
+    settings = Settings(model_path=path)
+    store = ModelStore(path, lambda p: load_recommender(p, settings), on_failure=failures.append)
+    store.load()
+    write_broken(path)
+    with pytest.raises(ReloadError, match=f"still serving model {versions[0].model_version}"):
+        asyncio.run(store.reload())
+    assert store.current.model_version == versions[0].model_version
+    assert len(failures) == 1 and isinstance(failures[0], artifact.ArtifactError)
+
+
+def test_watch_reloads_when_the_file_changes_and_skips_a_broken_one(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    path = artifact.save(versions[0], tmp_path / "model.npz")
+    store = store_for(path)
+
+    async def scenario() -> list[str]:
+        watcher = asyncio.create_task(store.watch(0.01))
+        seen = []
+        for step in (lambda: artifact.save(versions[1], path), lambda: write_broken(path)):
+            step()
+            await asyncio.sleep(0.2)
+            seen.append(store.current.model_version)
+        watcher.cancel()
+        return seen
+
+    assert asyncio.run(scenario()) == [versions[1].model_version] * 2
+
+
+def test_hot_reload_under_load_fails_no_request(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    """Replace the model repeatedly (once with a broken file) while requests keep coming."""
+    path = artifact.save(versions[0], tmp_path / "model.npz")
+    settings = Settings(model_path=path, reload_interval=0.02, admin_token="t0ken")
+    statuses: Counter[int] = Counter()
+    seen: list[str] = []
+    stop = threading.Event()
+
+    def traffic(url: str) -> None:
+        with httpx.Client(base_url=url, timeout=10) as http:
+            while not stop.is_set():
+                got = http.get("/recomendations/user/1002", params={"k": 3})
+                statuses[got.status_code] += 1
+                if got.status_code == 200:
+                    seen.append(got.json()["model_version"])
+                posted = http.post("/recommendations", json={"history": [], "k": 2})
+                statuses[posted.status_code] += 1
+
+    def wait_for(http: httpx.Client, version: str) -> None:
+        deadline = time.monotonic() + 10
+        while http.get("/health").json()["model_version"] != version:
+            assert time.monotonic() < deadline, f"model {version} was never served"
+            time.sleep(0.01)
+
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url) as http:
+        threads = [threading.Thread(target=traffic, args=(url,)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(0.1)
+            for model in (versions[1], None, versions[2], versions[0]):
+                if model is None:
+                    write_broken(path)
+                    time.sleep(0.2)  # several polls: each must keep the old model
+                    continue
+                artifact.save(model, path)
+                wait_for(http, model.model_version)
+                time.sleep(0.1)
+            reloaded = http.post("/admin/reload", headers={"Authorization": "Bearer t0ken"})
+            assert reloaded.status_code == 200
+            time.sleep(0.1)
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join()
+        metrics = http.get("/metrics").text
+
+    assert set(statuses) == {200}, statuses
+    assert statuses[200] > 100
+    assert {v.model_version for v in versions} <= set(seen)
+    # One load at start-up, three watched reloads and one admin reload; the broken file
+    # fails once (it is remembered, not retried on every poll).
+    assert 'streamrec_model_loads_total{result="success"} 5.0' in metrics
+    assert 'streamrec_model_loads_total{result="failure"} 1.0' in metrics

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from streamrec import topn
+
+
+def reference(scores: np.ndarray, n: int) -> np.ndarray:
+    """Row-wise top n by (score desc, index asc), -1 where fewer finite scores."""
+    out = np.full((len(scores), min(n, scores.shape[1])), -1, dtype=np.int32)
+    for r, row in enumerate(scores):
+        idx = np.flatnonzero(np.isfinite(row))
+        best = idx[np.lexsort((idx, -row[idx]))][:n]
+        out[r, : len(best)] = best
+    return out
+
+
+@pytest.mark.parametrize("n_items", [50, 5000])
+def test_select_matches_reference_with_ties_and_excluded(n_items: int) -> None:
+    rng = np.random.default_rng(1)
+    # Integer scores in a small range: many ties, so the tie rule is exercised.
+    scores = rng.integers(0, 40, size=(30, n_items)).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.2] = -np.inf
+    scores[3, :] = -np.inf  # nothing allowed
+    scores[4, 5:] = -np.inf  # fewer allowed than asked
+    for n in (1, 10, 128):
+        np.testing.assert_array_equal(topn.select(scores, n), reference(scores, n))
+
+
+def test_select_falls_back_when_the_sampled_threshold_is_too_high(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Row 0's few high scores all sit on sampled columns, so the threshold drawn from the
+    # sample lets fewer than n through; that row must be solved exactly.
+    n_items = 20_000
+    scores = np.random.default_rng(0).random((2, n_items)).astype(np.float32)
+    scores[0, :: n_items // topn._SAMPLE][:40] = 5.0
+    exact_rows = []
+    original = topn._select_exact
+
+    def spy(block: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
+        exact_rows.extend(rows.tolist())
+        return original(block, rows, n)
+
+    monkeypatch.setattr(topn, "_select_exact", spy)
+    np.testing.assert_array_equal(topn.select(scores, 50), reference(scores, 50))
+    assert exact_rows == [0]
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_top_n_matches_brute_force(threads: int) -> None:
+    rng = np.random.default_rng(2)
+    users = rng.integers(-3, 4, size=(70, 8)).astype(np.float32)
+    items = rng.integers(-3, 4, size=(6000, 8)).astype(np.float32)
+    watched = sp.random(70, 6000, density=0.01, format="csr", random_state=3)
+    banned = np.array([7, 8, 9])
+    scores = users @ items.T
+    scores[watched.nonzero()] = -np.inf
+    scores[:, banned] = -np.inf
+    got = topn.top_n(users, items, 20, watched, banned, chunk_rows=16, threads=threads)
+    np.testing.assert_array_equal(got, reference(scores, 20))
+
+
+def test_top_n_checks_shapes() -> None:
+    with pytest.raises(ValueError, match="factor shapes do not match"):
+        topn.top_n(np.ones((2, 3)), np.ones((4, 2)), 1)
+    with pytest.raises(ValueError, match="exclude has shape"):
+        topn.top_n(np.ones((2, 3)), np.ones((4, 3)), 1, exclude=sp.csr_matrix((3, 4)))
+    with pytest.raises(ValueError, match="n must be >= 1, got 0"):
+        topn.top_n(np.ones((2, 3)), np.ones((4, 3)), 0)
+
+
+def test_top_k_orders_by_score_then_index_and_maps_candidates() -> None:
+    scores = np.array([0.1, 0.9, -np.inf, 0.9, 0.5])
+    assert topn.top_k(scores, 3).tolist() == [1, 3, 4]
+    assert topn.top_k(scores, 10).tolist() == [1, 3, 4, 0]
+    assert topn.top_k(scores, 2, candidates=np.arange(100, 105)).tolist() == [101, 103]
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        topn.top_k(scores, 0)
