@@ -4,7 +4,8 @@
    ``twitch-100k``), or uses ``--data``.
 2. On the validation window (fit before ``T - 2W``, evaluate ``[T - 2W, T - W)``), fits ALS with
    the project's settings once and scores the ALS + repeat blend for each ``--weights`` value:
-   protocol 2 (next session among live streamers) and protocol 1 with watched streamers kept.
+   protocol 2 (next session among live streamers) and protocol 1 with watched streamers kept,
+   next to the repeat baseline.
    This is how the blend's default weight was chosen; the test window is not looked at.
 3. Runs the whole evaluation on the test window, as ``python metrics.py`` does, and writes the
    report into ``--out``.
@@ -25,7 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamrec import data
-from streamrec.baselines import ALS, Blend
+from streamrec.baselines import ALS, Blend, Repeat
 from streamrec.cli import load_settings
 from streamrec.cli.evaluate import main as evaluate_main
 from streamrec.evaluate import evaluate_topk, live_metrics, live_ranks, prepare_fold
@@ -61,12 +62,13 @@ def blend_sweep(path: Path, weights: Sequence[float], window: int) -> str:
         "| weight | HR@1 | HR@1 new | HR@1 repeat | HR@10 | NDCG@10 | NDCG@10 all kept (P1) |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for weight in weights:
-        model = Blend(als, weight=weight).fit(fold.history)
+    models = [("repeat", Repeat().fit(fold.history))]
+    models += [(f"{w:g}", Blend(als, weight=w).fit(fold.history)) for w in weights]
+    for label, model in models:
         p2 = live_metrics(live_ranks(model, fold, live), is_repeat)
         p1 = evaluate_topk(model, fold, max_k=10, modes=("keep",))["keep"]["all"]
         lines.append(
-            f"| {weight:g} | {p2['all']['hit_rate@1']:.4f} | {p2['new']['hit_rate@1']:.4f} "
+            f"| {label} | {p2['all']['hit_rate@1']:.4f} | {p2['new']['hit_rate@1']:.4f} "
             f"| {p2['repeat']['hit_rate@1']:.4f} | {p2['all']['hit_rate@10']:.4f} "
             f"| {p2['all']['ndcg@10']:.4f} | {p1['ndcg'][9]:.4f} |"
         )

@@ -225,7 +225,7 @@ class GradientMF(_FactorModel):
     """
 
     name: ClassVar[str] = "mf-gd"
-    factors: int = 32
+    factors: int = 64
     epochs: int = 40
     regularization: float = 0.1
     target: str = "log"
@@ -289,9 +289,9 @@ class BPR(_FactorModel):
 
     name: ClassVar[str] = "bpr"
     factors: int = 64
-    learning_rate: float = 0.05
+    learning_rate: float = 0.01
     regularization: float = 0.01
-    iterations: int = 60
+    iterations: int = 100
     seed: int = 0
     num_threads: int = 0
 

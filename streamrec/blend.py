@@ -11,6 +11,11 @@ where ``w_i`` is the user's watch time on streamer ``i`` in steps (0 for unwatch
 whose score is unchanged). ``weight = 0`` is plain ALS; a large weight ranks the watched
 streamers first, by watch time, and the unwatched ones after them by ALS. ALS scores of
 watched streamers are near 1 (the preference ALS fits), which sets the scale of ``weight``.
+
+The default, 10, was chosen on the validation window of the 100k-user Twitch sample
+(``python -m bench quality``): next-session HR@1 among live streamers rises from 0.123 (ALS,
+weight 0) to 0.289 at weights >= 10, above the repeat baseline's 0.284, and stays flat beyond.
+With watched streamers excluded from the list the blend changes nothing.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-DEFAULT_WEIGHT = 0.2
+DEFAULT_WEIGHT = 10.0
 
 
 def blend_scores(

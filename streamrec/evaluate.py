@@ -45,7 +45,7 @@ BUCKETS = ("all", "new", "repeat")
 MODES = ("exclude", "keep")  # protocol 1 with watched streamers excluded / kept
 LIVE_KS = (1, 5, 10)
 MAX_K = 50
-# Scores held at once: rows x columns of one batch (128 MB of float64).
+# Scores held at once: rows x columns of one batch (64 MB of float32 scores).
 _BATCH_CELLS = 1 << 24
 
 

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         description="ALS L2 regularisation (lambda); best near 70-100 at 100k users, lower on "
         "smaller data (python als_fit.py --tune).",
     )
-    alpha: float = Field(2.0, gt=0, description="Confidence scale: c = 1 + alpha * f(watch).")
+    alpha: float = Field(2.0, gt=0, description="Confidence scale: c = alpha * f(watch).")
     confidence: Confidence = Field(
         "log", description="f(watch): 'linear' = watch steps, 'log' = log(1 + watch / eps)."
     )

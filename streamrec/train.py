@@ -1,7 +1,8 @@
 """Fit implicit-feedback ALS on a users x streamers watch-time matrix.
 
 Hu, Koren and Volinsky, "Collaborative Filtering for Implicit Feedback Datasets" (ICDM 2008):
-each observed watch time w becomes a preference p = 1 with confidence c = 1 + alpha * f(w).
+each observed watch time w becomes a preference p = 1 with confidence c = alpha * f(w)
+(implicit's convention: unobserved pairs have p = 0 and c = 1; the paper writes 1 + alpha * r).
 No I/O here beyond what it is given.
 """
 

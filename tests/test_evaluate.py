@@ -131,7 +131,7 @@ def test_topk_protocol_known_answer(hand_made: pd.DataFrame) -> None:
 
 def test_topk_protocol_matches_implicit_ranking_metrics(tiny_sessions: pd.DataFrame) -> None:
     fold = prepare_fold(tiny_sessions, TimeSplit.from_sessions(tiny_sessions, window=60).test)
-    model = ALS(ALSParams(factors=8, iterations=10)).fit(fold.history)
+    model = ALS(ALSParams(factors=8, iterations=10, regularization=1.0)).fit(fold.history)
     ours = evaluate_topk(model, fold, max_k=10, modes=("exclude",))["exclude"]["all"]
     # The same factors in an implicit model; test items only for the users we evaluate.
     evaluated = np.zeros(fold.history.shape[0], dtype=bool)

@@ -91,7 +91,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     users, relevant = split_in_time(source, train_path)
     argv = ["--engine", "spark", "--spark-master", "local[2]", "--quiet"]
     argv += ["--data", str(train_path), "--model", str(model_path)]
-    argv += ["--factors", "8", "--iterations", "10"]
+    # Explicit hyperparameters: the test checks the engine, not the project's tuned defaults.
+    argv += ["--factors", "8", "--iterations", "10", "--regularization", "0.05", "--alpha", "2"]
     out = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out):
         # A JVM that lives for seconds on tiny data spends most of its CPU compiling: the

@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streamrec import data
+from streamrec import artifact, data
+from streamrec.cli.train import main as als_fit
 from streamrec.synth import PRESETS, write_sessions
 from streamrec.train import ALSParams
 from streamrec.tune import OBJECTIVE, SearchSpace, tune_als
@@ -70,3 +71,32 @@ def test_tune_invalid_arguments(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         tune_als(tiny_sessions, window=60, **kwargs)  # type: ignore[arg-type]
+
+
+def test_als_fit_tune_prints_trials_and_trains_with_the_best(
+    tiny_sessions: pd.DataFrame, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "tiny.csv"
+    write_sessions(PRESETS["tiny"], csv)
+    model = tmp_path / "model.npz"
+    argv = ["--data", str(csv), "--model", str(model), "--quiet", "--factors", "4"]
+    argv += ["--iterations", "3", "--tune", "--tune-trials", "2", "--window", "60"]
+    assert als_fit(argv) == 0
+    out = capsys.readouterr().out
+    assert "trial 0: ndcg@10 new" in out and "trial 1: ndcg@10 new" in out
+    assert f"| {OBJECTIVE} |" in out and "best: trial" in out
+    trained = artifact.load(model).metadata["params"]
+    best_line = next(line for line in out.splitlines() if line.startswith("best: trial"))
+    best = int(best_line.split()[2].rstrip(","))
+    table_row = next(line for line in out.splitlines() if line.startswith(f"| {best} |"))
+    assert table_row.split(" | ")[1] == str(trained["factors"])
+
+
+def test_als_fit_tune_bad_budget_is_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "tiny.csv"
+    write_sessions(PRESETS["tiny"], csv)
+    argv = ["--data", str(csv), "--model", str(tmp_path / "m.npz"), "--tune", "--window", "60"]
+    assert als_fit([*argv, "--tune-budget", "0"]) == 2
+    assert "budget_seconds must be > 0, got 0.0" in capsys.readouterr().err

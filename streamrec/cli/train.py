@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--confidence",
         choices=["linear", "log"],
         default=settings.confidence,
-        help="f(watch) in c = 1 + alpha * f(watch)",
+        help="f(watch) in the confidence c = alpha * f(watch)",
     )
     parser.add_argument("--eps", type=float, default=settings.eps, help="scale of 'log'")
     parser.add_argument("--seed", type=int, default=settings.seed)
@@ -52,6 +52,16 @@ def build_parser() -> argparse.ArgumentParser:
         default="local[2]",
         help="Spark master for --engine spark: local[N], spark://host:7077, yarn, ...",
     )
+    parser.add_argument(
+        "--tune",
+        action="store_true",
+        help="first search factors, regularization, alpha, iterations and the confidence on "
+        "the validation window (random search; the flags above are trial 0), print the "
+        "trials, then train on all data with the best setting",
+    )
+    parser.add_argument("--tune-budget", type=float, default=600.0, help="--tune seconds")
+    parser.add_argument("--tune-trials", type=int, default=None, help="--tune max trials")
+    parser.add_argument("--window", type=int, default=250, help="--tune: W, steps")
     return parser
 
 
@@ -70,6 +80,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         return fail(str(exc))
+    if args.tune:
+        from streamrec.tune import run_tuning
+
+        try:
+            params = run_tuning(
+                args.data,
+                params,
+                budget_seconds=args.tune_budget,
+                max_trials=args.tune_trials,
+                window=args.window,
+                echo=print,
+            )
+        except (data.DataError, TrainingError, ValueError) as exc:
+            return fail(str(exc))
     try:
         summary = train(
             args.data,
