@@ -23,7 +23,8 @@ Hyperparameters
 ``implicitPrefs=True``, ``rank=factors``, ``maxIter=iterations`` and ``seed=seed``; a watched
 pair's confidence is ``alpha * f(w)`` in implicit and ``1 + alpha * f(w)`` in Spark.
 Regularisation differs: implicit adds ``regularization * I`` to every least-squares solve,
-Spark adds ``regParam * n * I`` where ``n`` is the number of streamers of the user (or viewers of the streamer) being solved ("ALS-WR").
+Spark adds ``regParam * n * I`` where ``n`` is the number of streamers of the user (or viewers
+of the streamer) being solved ("ALS-WR").
 :func:`spark_reg_param` maps one to the other by dividing by the mean number of streamers per
 user, ``regParam = regularization * users / nnz``, so the average user is regularised as in
 implicit (popular streamers, with many viewers, are regularised more than in implicit).
