@@ -34,6 +34,7 @@ import scipy.sparse as sp
 
 from streamrec.baselines import ALS, BPR, Blend, Estimator, GradientMF, Popularity, Repeat
 from streamrec.batch_metrics import hit_matrix, metrics_at_ks
+from streamrec.blend import DEFAULT_WEIGHT
 from streamrec.live import LiveIndex
 from streamrec.split import DEFAULT_WINDOW, Fold, TimeSplit, user_items
 from streamrec.topk import exclude, rank_among, top_k
@@ -251,6 +252,7 @@ class Evaluation:
     models: list[ModelResult] = field(default_factory=list)
 
     def model(self, name: str) -> ModelResult:
+        """The results of the model called ``name``."""
         for result in self.models:
             if result.name == name:
                 return result
@@ -258,7 +260,7 @@ class Evaluation:
 
 
 def default_models(
-    als_params: ALSParams | None = None, blend_weight: float | None = None
+    als_params: ALSParams | None = None, blend_weight: float = DEFAULT_WEIGHT
 ) -> list[Estimator]:
     """The compared models: popularity, repeat, gradient MF, ALS, BPR and the ALS blend.
 
@@ -266,8 +268,7 @@ def default_models(
     shares the ALS model (fitted once).
     """
     als = ALS(als_params or ALSParams())
-    blend = Blend(als) if blend_weight is None else Blend(als, weight=blend_weight)
-    return [Popularity(), Repeat(), GradientMF(), als, BPR(), blend]
+    return [Popularity(), Repeat(), GradientMF(), als, BPR(), Blend(als, weight=blend_weight)]
 
 
 def evaluate(

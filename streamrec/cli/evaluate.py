@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--window", type=int, default=DEFAULT_WINDOW, help="W: validation and test window, steps"
     )
-    parser.add_argument("--end", type=int, default=None, help="T: last step (default: data's)")
+    parser.add_argument("--end", type=int, default=None, help="T: last step (None: the data's)")
     parser.add_argument(
         "--fold",
         choices=["test", "valid"],
