@@ -27,6 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from streamrec import topn
 from streamrec.artifact import Artifact
+from streamrec.blend import DEFAULT_WEIGHT, bonus, check_weight
 from streamrec.foldin import FoldIn, params_from_metadata
 from streamrec.popularity import PopularityRanker
 
@@ -36,6 +37,8 @@ Source = Literal["als", "popular", "als+popular", "als-foldin", "als-foldin+popu
 MAX_K = 1000
 _NONE = np.empty(0, dtype=np.int32)
 _NONE.flags.writeable = False
+Boost = tuple[np.ndarray, np.ndarray]
+"""Sorted item indices and the score bonus each gets (the user's own streamers)."""
 
 
 class UnknownStreamerError(LookupError):
@@ -89,6 +92,11 @@ class Recommender:
         all.
     threads : int
         Threads for the precomputation (BLAS is limited to one thread meanwhile).
+    repeat_weight : float
+        Default blend weight of lists that keep watched streamers (``exclude_watched=False``):
+        each watched streamer's score gains ``repeat_weight * log(1 + watch steps)``
+        (:mod:`streamrec.blend`); 0 ranks by ALS alone. Lists without watched streamers are
+        unaffected.
 
     Examples
     --------
@@ -104,11 +112,13 @@ class Recommender:
         top_n: int = 128,
         max_users: int | None = 100_000,
         threads: int = 1,
+        repeat_weight: float = DEFAULT_WEIGHT,
     ) -> None:
         if top_n < 0:
             raise ValueError(f"top_n must be >= 0, got {top_n}")
         if max_users is not None and max_users < 0:
             raise ValueError(f"max_users must be >= 0 or None, got {max_users}")
+        self.repeat_weight = check_weight(repeat_weight)
         self.artifact = artifact
         self.metadata = artifact.metadata
         self.model_version = artifact.model_version
@@ -205,6 +215,7 @@ class Recommender:
         k: int,
         exclude_watched: bool = True,
         filters: Filters = NO_FILTERS,
+        repeat_weight: float | None = None,
     ) -> Recommendation:
         """Rank streamers for ``user_id``.
 
@@ -219,6 +230,9 @@ class Recommender:
         filters : Filters
             Available and excluded streamers (see :meth:`filters`); they apply to the popular
             list and the top-up as well.
+        repeat_weight : float, optional
+            Blend weight when watched streamers are kept (see the class); None means the
+            instance's ``repeat_weight``.
 
         Returns
         -------
@@ -226,7 +240,8 @@ class Recommender:
             ``source`` is ``"als"``, ``"popular"``, or ``"als+popular"`` when the personal list
             was topped up with popular streamers.
         """
-        result = self._recommend(user_id, k, exclude_watched, filters, scan=True)
+        weight = self._weight(repeat_weight, exclude_watched)
+        result = self._recommend(user_id, k, exclude_watched, filters, weight, scan=True)
         assert result is not None  # scan=True always answers
         return result
 
@@ -236,13 +251,15 @@ class Recommender:
         k: int,
         exclude_watched: bool = True,
         filters: Filters = NO_FILTERS,
+        repeat_weight: float | None = None,
     ) -> Recommendation | None:
         """:meth:`recommend` when it can be answered without scoring the whole catalogue.
 
         Returns None when it cannot (the caller then runs :meth:`recommend`, e.g. in a worker
         thread): cheap answers can run on an event loop, catalogue scans should not.
         """
-        return self._recommend(user_id, k, exclude_watched, filters, scan=False)
+        weight = self._weight(repeat_weight, exclude_watched)
+        return self._recommend(user_id, k, exclude_watched, filters, weight, scan=False)
 
     def recommend_batch(
         self,
@@ -250,6 +267,7 @@ class Recommender:
         k: int,
         exclude_watched: bool = True,
         filters: Filters = NO_FILTERS,
+        repeat_weight: float | None = None,
     ) -> list[Recommendation]:
         """:meth:`recommend` for many users at once.
 
@@ -262,6 +280,7 @@ class Recommender:
         ['als', 'popular']
         """
         _check_k(k)
+        weight = self._weight(repeat_weight, exclude_watched)
         ids = np.asarray(user_ids, dtype=np.int64)
         rows = np.searchsorted(self._user_ids, ids)
         known = rows < self.n_users
@@ -270,12 +289,16 @@ class Recommender:
         pending = []
         for j in np.flatnonzero(known).tolist():
             if filters.available is None:
-                lists[j] = self._from_prefix(int(rows[j]), k, exclude_watched, filters.exclude)
+                lists[j] = self._from_prefix(
+                    int(rows[j]), k, exclude_watched, filters.exclude, weight
+                )
             if lists[j] is None:
                 pending.append(j)
         if pending:
             for j, items in zip(
-                pending, self._score_rows(rows[pending], k, exclude_watched, filters), strict=True
+                pending,
+                self._score_rows(rows[pending], k, exclude_watched, filters, weight),
+                strict=True,
             ):
                 lists[j] = items
         popular = self._popular_list(k, filters, _NONE)
@@ -294,6 +317,7 @@ class Recommender:
         k: int,
         exclude_watched: bool = True,
         filters: Filters = NO_FILTERS,
+        repeat_weight: float | None = None,
     ) -> Recommendation:
         """Rank streamers for a viewer the model has never seen, from their watch history.
 
@@ -305,8 +329,8 @@ class Recommender:
         history : sequence of (str, float)
             ``(streamer name, watch time)`` pairs; watch time in 10-minute steps, > 0. Repeated
             names add up; names unknown to the model are ignored and counted.
-        k, exclude_watched, filters
-            As in :meth:`recommend`; ``exclude_watched`` leaves out the history's streamers.
+        k, exclude_watched, filters, repeat_weight
+            As in :meth:`recommend`; the history stands for the watched streamers.
 
         Returns
         -------
@@ -315,6 +339,7 @@ class Recommender:
             ``"popular"`` when no streamer of the history is known.
         """
         _check_k(k)
+        weight = self._weight(repeat_weight, exclude_watched)
         unknown = set(filters.unknown)
         ids = _lookup(self._index, [name for name, _ in history], unknown)
         watch = np.fromiter((w for _, w in history), dtype=np.float64, count=len(history))
@@ -325,12 +350,14 @@ class Recommender:
         if not known.any():
             return self._result(self._popular_list(k, filters, _NONE), "popular", filters)
         items, position = np.unique(ids[known], return_inverse=True)
-        user = self._fold_in.user_factors(items, np.bincount(position, weights=watch[known]))
+        totals = np.bincount(position, weights=watch[known])
+        user = self._fold_in.user_factors(items, totals)
         watched = items.astype(np.int32) if exclude_watched else _NONE
+        boost = (items, bonus(totals, weight)) if weight else None
         if filters.available is not None:
-            ranked = self._rank_available(user, filters, watched, k)
+            ranked = self._rank_available(user, filters, watched, k, boost)
         else:
-            ranked = self._rank_all(user, k, np.union1d(watched, filters.exclude))
+            ranked = self._rank_all(user, k, np.union1d(watched, filters.exclude), boost)
         return self._finish(ranked, k, filters, watched, "als-foldin")
 
     def similar(self, name: str, k: int) -> list[str]:
@@ -381,8 +408,26 @@ class Recommender:
             )
         return top, slot
 
+    def _weight(self, repeat_weight: float | None, exclude_watched: bool) -> float:
+        """A request's blend weight: 0 when watched streamers are left out (no effect)."""
+        weight = self.repeat_weight if repeat_weight is None else check_weight(repeat_weight)
+        return 0.0 if exclude_watched else weight
+
+    def _boost(self, row: int, weight: float) -> Boost | None:
+        """The user's watched streamers and their blend bonus; None when there is none."""
+        if not weight:
+            return None
+        start, stop = self._watched.indptr[row], self._watched.indptr[row + 1]
+        return self._watched.indices[start:stop], bonus(self._watched.data[start:stop], weight)
+
     def _recommend(
-        self, user_id: int, k: int, exclude_watched: bool, filters: Filters, scan: bool
+        self,
+        user_id: int,
+        k: int,
+        exclude_watched: bool,
+        filters: Filters,
+        weight: float,
+        scan: bool,
     ) -> Recommendation | None:
         _check_k(k)
         row = self.user_index(user_id)
@@ -391,19 +436,24 @@ class Recommender:
         watched = self.watched(row) if exclude_watched else _NONE
         user = self._user_factors[row]
         if filters.available is not None:
-            ranked = self._rank_available(user, filters, watched, k)
+            ranked = self._rank_available(user, filters, watched, k, self._boost(row, weight))
         else:
-            ranked = self._from_prefix(row, k, exclude_watched, filters.exclude)
+            ranked = self._from_prefix(row, k, exclude_watched, filters.exclude, weight)
             if ranked is None:
                 if not scan:
                     return None
-                ranked = self._rank_all(user, k, np.union1d(watched, filters.exclude))
+                skip = np.union1d(watched, filters.exclude)
+                ranked = self._rank_all(user, k, skip, self._boost(row, weight))
         return self._finish(ranked, k, filters, watched, "als")
 
     def _from_prefix(
-        self, row: int, k: int, exclude_watched: bool, exclude: np.ndarray
+        self, row: int, k: int, exclude_watched: bool, exclude: np.ndarray, weight: float
     ) -> np.ndarray | None:
-        """The answer from the precomputed list, or None when that list cannot give it."""
+        """The answer from the precomputed list, or None when that list cannot give it.
+
+        The list holds unwatched items, whose scores the blend does not change, so it stays
+        valid for blended requests: only the merged-in watched items get their bonus.
+        """
         slot = row if self._slot is None else int(self._slot[row])
         if slot < 0:
             return None
@@ -419,6 +469,9 @@ class Recommender:
             # least as high as its last item are certainly ranked right.
             merged = np.concatenate([ranked, watched])
             scores = self._item_factors[merged] @ self._user_factors[row]
+            boost = self._boost(row, weight)
+            if boost is not None:
+                scores[len(ranked) :] += boost[1]
             if not complete:
                 keep = scores >= scores[len(ranked) - 1]
                 merged, scores = merged[keep], scores[keep]
@@ -430,28 +483,46 @@ class Recommender:
         return None
 
     def _score_rows(
-        self, rows: np.ndarray, k: int, exclude_watched: bool, filters: Filters
+        self, rows: np.ndarray, k: int, exclude_watched: bool, filters: Filters, weight: float
     ) -> list[np.ndarray]:
         """Top ``k`` of several users in one vectorised call, honouring the filters."""
         users = self._user_factors[rows]
-        if filters.available is None:
-            watched = self._watched[rows] if exclude_watched else None
-            top = topn.top_n(users, self._item_factors, k, watched, filters.exclude)
+        watched = self._watched[rows]
+        items, candidates = self._item_factors, None
+        if filters.available is not None:
+            candidates = self._allowed(filters, _NONE)
+            if len(candidates) == 0:
+                return [_NONE] * len(rows)
+            watched = sp.csr_matrix(watched[:, candidates])
+            items = items[candidates]
+        boost = None
+        if weight:
+            boost = sp.csr_matrix(
+                (bonus(watched.data, weight), watched.indices, watched.indptr), watched.shape
+            )
+        exclude = watched if exclude_watched else None
+        banned = filters.exclude if candidates is None else None
+        top = topn.top_n(users, items, k, exclude, banned, boost)
+        if candidates is None:
             return [t[t >= 0] for t in top]
-        candidates = self._allowed(filters, _NONE)
-        if len(candidates) == 0:
-            return [_NONE] * len(rows)
-        watched = sp.csr_matrix(self._watched[rows][:, candidates]) if exclude_watched else None
-        top = topn.top_n(users, self._item_factors[candidates], k, watched)
         return [candidates[t[t >= 0]] for t in top]
 
-    def _rank_all(self, user: np.ndarray, k: int, skip: np.ndarray) -> np.ndarray:
+    def _rank_all(
+        self, user: np.ndarray, k: int, skip: np.ndarray, boost: Boost | None = None
+    ) -> np.ndarray:
         scores = self._item_factors @ user
+        if boost is not None:
+            scores[boost[0]] += boost[1]
         scores[skip] = -np.inf
         return topn.top_k(scores, k)
 
     def _rank_available(
-        self, user: np.ndarray, filters: Filters, watched: np.ndarray, k: int
+        self,
+        user: np.ndarray,
+        filters: Filters,
+        watched: np.ndarray,
+        k: int,
+        boost: Boost | None = None,
     ) -> np.ndarray:
         """Rank only the available items (neither excluded nor, if given, watched)."""
         available = filters.available
@@ -461,9 +532,13 @@ class Recommender:
         if factors is None:
             factors = self._item_factors[available]
         scores = factors @ user
+        if boost is not None:
+            position, found = _locate(available, boost[0])
+            scores[position[found]] += boost[1][found]
         for skip in (filters.exclude, watched):
             if len(skip):
-                scores[_positions(available, skip)] = -np.inf
+                position, found = _locate(available, skip)
+                scores[position[found]] = -np.inf
         return topn.top_k(scores, k, available)
 
     def _resolve_names(
@@ -541,12 +616,12 @@ def _resolve_joined(
     return _resolve(index, item_factors, joined.split("\x00"), with_factors)
 
 
-def _positions(sorted_items: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """Positions in ``sorted_items`` of those ``items`` it contains."""
+def _locate(sorted_items: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where each of ``items`` sits in ``sorted_items``, and whether it is there at all."""
     position = np.searchsorted(sorted_items, items)
     found = position < len(sorted_items)
     found[found] = sorted_items[position[found]] == items[found]
-    return position[found]
+    return position, found
 
 
 def _check_k(k: int) -> None:

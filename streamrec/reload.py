@@ -53,7 +53,7 @@ def load_recommender(path: Path, settings: Settings) -> Recommender:
     path : Path
         The model artifact.
     settings : Settings
-        Supplies the precomputation bounds (``precompute_*``).
+        Supplies the precomputation bounds (``precompute_*``) and ``repeat_weight``.
 
     Raises
     ------
@@ -67,6 +67,7 @@ def load_recommender(path: Path, settings: Settings) -> Recommender:
         top_n=settings.precompute_top_n,
         max_users=settings.precompute_max_users,
         threads=settings.precompute_threads,
+        repeat_weight=settings.repeat_weight,
     )
     # Serve one known and one unknown user before the model may take traffic.
     recommender.recommend(int(recommender.artifact.user_ids[0]), k=1)

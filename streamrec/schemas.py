@@ -21,6 +21,11 @@ ListLength = Annotated[
     int | None, Field(ge=1, le=MAX_K, description="List length (default: default_k).")
 ]
 Names = Annotated[list[str], Field(max_length=MAX_NAMES)]
+MAX_REPEAT_WEIGHT = 1e6
+REPEAT_WEIGHT_DESCRIPTION = (
+    "With exclude_watched=false: boost of the user's own streamers, score = ALS + "
+    "repeat_weight * log(1 + watch steps); 0 = ALS alone; default: the repeat_weight setting."
+)
 _NAMES_EXAMPLE = ["mithrain", "alptv", "zeon", "elraenn"]
 _VERSION_EXAMPLE = "20261122T173000Z-3fa2b1c4"
 
@@ -32,6 +37,14 @@ class _Filtered(BaseModel):
 
     k: ListLength = None
     exclude_watched: bool = Field(True, description="Leave out streamers already watched.")
+    repeat_weight: float | None = Field(
+        None,
+        ge=0,
+        le=MAX_REPEAT_WEIGHT,
+        allow_inf_nan=False,
+        description=REPEAT_WEIGHT_DESCRIPTION,
+        examples=[10.0],
+    )
     available: Names | None = Field(
         None,
         description="Rank only these streamers (e.g. the ones live now); null = all. Names "
@@ -179,6 +192,10 @@ class ServingInfo(BaseModel):
     precomputed_users: int = Field(description="Users with a precomputed list.", examples=[100000])
     precompute_top_n: int = Field(examples=[128])
     precompute_seconds: float = Field(examples=[21.4])
+    repeat_weight: float = Field(
+        description="Default boost of the user's own streamers when they are kept.",
+        examples=[10.0],
+    )
 
 
 class ModelResponse(BaseModel):

@@ -58,6 +58,15 @@ class Settings(BaseSettings):
         description="Users (most active first) whose lists are precomputed; each costs "
         "4 * precompute_top_n bytes and one scoring pass over the catalogue at load.",
     )
+    repeat_weight: float = Field(
+        10.0,
+        ge=0,
+        le=1e6,
+        allow_inf_nan=False,
+        description="Boost of a user's own streamers in lists that keep them "
+        "(exclude_watched=false): score = ALS + repeat_weight * log(1 + watch steps); "
+        "0 = ALS alone. 10 won the live-streaming evaluation (python metrics.py).",
+    )
     precompute_threads: int = Field(
         1, ge=1, le=64, description="Threads that precompute the lists at model load."
     )

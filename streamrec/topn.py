@@ -67,6 +67,7 @@ def top_n(
     n: int,
     exclude: sp.csr_matrix | None = None,
     exclude_items: np.ndarray | None = None,
+    boost: sp.csr_matrix | None = None,
     chunk_rows: int = 128,
     threads: int = 1,
 ) -> np.ndarray:
@@ -85,6 +86,9 @@ def top_n(
         (e.g. the streamers a user already watched).
     exclude_items : numpy.ndarray, optional
         Item indices never returned for any query.
+    boost : scipy.sparse.csr_matrix, optional
+        ``(q, n_items)``; added to the scores of row ``r`` before ranking (e.g. a bonus on the
+        user's own streamers, :mod:`streamrec.blend`).
     chunk_rows : int
         Query rows scored at once; bounds memory to ``chunk_rows * n_items`` float32 per thread.
     threads : int
@@ -107,10 +111,11 @@ def top_n(
         raise ValueError(f"n must be >= 1, got {n}")
     if queries.ndim != 2 or items.ndim != 2 or queries.shape[1] != items.shape[1]:
         raise ValueError(f"factor shapes do not match: {queries.shape} and {items.shape}")
-    if exclude is not None and exclude.shape != (len(queries), len(items)):
-        raise ValueError(
-            f"exclude has shape {exclude.shape}, expected {(len(queries), len(items))}"
-        )
+    for name, matrix in (("exclude", exclude), ("boost", boost)):
+        if matrix is not None and matrix.shape != (len(queries), len(items)):
+            raise ValueError(
+                f"{name} has shape {matrix.shape}, expected {(len(queries), len(items))}"
+            )
     width = min(n, len(items))
     out = np.full((len(queries), width), -1, dtype=np.int32)
     starts = range(0, len(queries), chunk_rows)
@@ -119,6 +124,10 @@ def top_n(
     def run(start: int) -> None:
         stop = min(start + chunk_rows, len(queries))
         scores = queries[start:stop] @ items_t
+        if boost is not None:
+            part = boost[start:stop]
+            rows = np.repeat(np.arange(stop - start), np.diff(part.indptr))
+            np.add.at(scores, (rows, part.indices), part.data.astype(scores.dtype, copy=False))
         if exclude is not None:
             part = exclude[start:stop]
             rows = np.repeat(np.arange(stop - start), np.diff(part.indptr))

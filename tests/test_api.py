@@ -44,6 +44,22 @@ def test_get_exclude_watched_false_allows_watched(client: httpx.Client) -> None:
     assert len(excluded) == 11 and len(included) == 20
 
 
+def test_repeat_weight_blends_the_users_own_streamers_in(client: httpx.Client) -> None:
+    def personal(exclude_watched: bool, **weight: float) -> list[str]:
+        params = {"k": 20, "exclude_watched": str(exclude_watched).lower(), **weight}
+        return client.get("/recomendations/user/1000", params=params).json()["personal"]
+
+    # User 1000 watched the even streamers but s00: with the default weight they come first.
+    assert set(personal(False)[:9]) == {f"s{i:02d}" for i in range(2, 20, 2)}
+    assert personal(False, repeat_weight=0) != personal(False)
+    assert personal(True, repeat_weight=0) == personal(True) == personal(True, repeat_weight=1e6)
+    body = {"k": 20, "exclude_watched": False, "repeat_weight": 0}
+    posted = client.post("/recomendations/user/1000", json=body).json()["personal"]
+    assert posted == personal(False, repeat_weight=0)
+    batch = client.post("/recommendations/batch", json={**body, "user_ids": [1000]}).json()
+    assert batch["results"][0]["personal"] == posted
+
+
 def test_get_unknown_user_gets_popular_list(client: httpx.Client) -> None:
     response = client.get("/recomendations/user/424242", params={"k": 4})
     assert response.status_code == 200
@@ -58,6 +74,9 @@ def test_get_unknown_user_gets_popular_list(client: httpx.Client) -> None:
         ("/recomendations/user/" + "9" * 40, "user_id", "less than or equal to"),
         ("/recomendations/user/1?k=0", "k", "greater than or equal to 1"),
         ("/recomendations/user/1?k=1001", "k", "less than or equal to 1000"),
+        ("/recomendations/user/1?repeat_weight=-1", "repeat_weight", "greater than or equal"),
+        ("/recomendations/user/1?repeat_weight=nan", "repeat_weight", "finite number"),
+        ("/recomendations/user/1?repeat_weight=2e6", "repeat_weight", "less than or equal"),
         ("/recomendations/user/1?k=ten", "k", "valid integer"),
         ("/recomendations/user/1?exclude_watched=maybe", "exclude_watched", "valid boolean"),
     ],
@@ -184,6 +203,7 @@ def test_model_reports_metadata_and_serving(client: httpx.Client) -> None:
     assert body["counts"] == {"users": 40, "streamers": 20, "nonzeros": 360, "factors": 4}
     assert body["evaluation"] is None and body["created_at"].endswith("Z")
     assert body["serving"]["precomputed_users"] == 40
+    assert body["serving"]["repeat_weight"] == 10.0
 
 
 def test_metrics_count_requests_sources_and_model(client: httpx.Client) -> None:
@@ -231,6 +251,13 @@ def names(n: int) -> list[str]:
         ("/recommendations/batch", {"user_ids": [1] * 1001}, ["body", "user_ids"], "1000"),
         ("/recommendations/batch", {"user_ids": [-1]}, ["body", "user_ids", 0], "greater than"),
         ("/recommendations/batch", {"user_ids": [2**64]}, ["body", "user_ids", 0], "less than"),
+        (
+            "/recommendations/batch",
+            {"user_ids": [1], "repeat_weight": -0.5},
+            ["body", "repeat_weight"],
+            "greater",
+        ),
+        ("/recomendations/user/1", {"repeat_weight": "x"}, ["body", "repeat_weight"], "number"),
     ],
 )
 def test_post_bad_input_is_422_naming_the_field(

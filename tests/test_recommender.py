@@ -3,7 +3,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from streamrec.blend import blend_scores
 from streamrec.recommender import Recommendation, Recommender, UnknownStreamerError
+from streamrec.topn import top_k
 from tests.conftest import held_out
 
 
@@ -70,9 +72,15 @@ def exact(checkerboard_artifact) -> Recommender:
 
 
 def assert_same_ranking(
-    rec: Recommender, user: int, got: Recommendation, want: Recommendation
+    rec: Recommender,
+    user: int,
+    got: Recommendation,
+    want: Recommendation,
+    weight: float | None = None,
 ) -> None:
     """Equal lists, except that items whose scores differ by float rounding may swap.
+
+    Scores are blended with ``weight`` (default: the recommender's ``repeat_weight``).
 
     Precomputed lists come from matrix-matrix products, requests from matrix-vector ones;
     the checkerboard's many near-equal scores (an even user's odd streamers) expose that.
@@ -86,21 +94,28 @@ def assert_same_ranking(
     if row is None or got.items == want.items:
         assert got.items == want.items
         return
-    factors = rec.artifact.user_factors[row]
+    blended = blended_scores(rec, row, rec.repeat_weight if weight is None else weight)
     index = {name: i for i, name in enumerate(rec.artifact.streamer_names)}
 
     def scores(items: list[str]) -> np.ndarray:
-        return rec.artifact.item_factors[[index[n] for n in items]] @ factors
+        return blended[[index[n] for n in items]]
 
     np.testing.assert_allclose(scores(got.items), scores(want.items), atol=1e-5)
 
 
+def blended_scores(rec: Recommender, row: int, weight: float) -> np.ndarray:
+    """Every streamer's score for the user at ``row``, by the blend's formula."""
+    als = rec.artifact.item_factors @ rec.artifact.user_factors[row]
+    return blend_scores(als, rec.artifact.user_items[row], weight)
+
+
 @pytest.mark.parametrize("top_n", [3, 12, 128])
-@pytest.mark.parametrize("exclude_watched", [True, False])
+@pytest.mark.parametrize(("exclude_watched", "weight"), [(True, 10.0), (False, 0.0), (False, 0.5)])
 def test_precomputed_lists_match_full_scoring(
-    checkerboard_artifact, exact: Recommender, top_n: int, exclude_watched: bool
+    checkerboard_artifact, top_n: int, exclude_watched: bool, weight: float
 ) -> None:
-    fast = Recommender(checkerboard_artifact, top_n=top_n)
+    fast = Recommender(checkerboard_artifact, top_n=top_n, repeat_weight=weight)
+    exact = Recommender(checkerboard_artifact, top_n=0, repeat_weight=weight)
     assert fast.precomputed_users == 40
     for exclude in ([], ["s00", "s04", "s11"]):
         filters = fast.filters(exclude=exclude)
@@ -126,6 +141,79 @@ def test_max_users_precomputes_the_most_active_users(checkerboard_artifact, exac
     assert activity[rec._slot >= 0].min() >= activity[rec._slot < 0].max()
     for user in range(1000, 1040):
         assert_same_ranking(rec, user, rec.recommend(user, 4), exact.recommend(user, 4))
+
+
+# -- blending in the user's own streamers ---------------------------------------------------
+
+
+def test_repeat_weight_zero_ranks_by_als_alone(checkerboard_artifact) -> None:
+    for top_n in (0, 128):
+        rec = Recommender(checkerboard_artifact, top_n=top_n, repeat_weight=0.0)
+        for user in (1000, 1001, 1017):
+            row = rec.user_index(user)
+            als = rec.artifact.item_factors @ rec.artifact.user_factors[row]
+            want = rec.artifact.streamer_names[top_k(als, 20)].tolist()
+            got = rec.recommend(user, 20, exclude_watched=False)
+            assert_same_ranking(rec, user, got, Recommendation(want, "als"))
+
+
+def test_default_repeat_weight_puts_watched_streamers_first_by_watch_time(
+    recommender: Recommender,
+) -> None:
+    assert recommender.repeat_weight == 10.0
+    for user in (1000, 1001, 1017):
+        row = recommender.user_index(user)
+        watch = recommender.artifact.user_items[row].toarray().ravel()
+        items = recommender.recommend(user, 20, exclude_watched=False).items
+        want = blended_scores(recommender, row, 10.0)
+        assert items == recommender.artifact.streamer_names[top_k(want, 20)].tolist()
+        index = [int(name[1:]) for name in items]
+        # The 9 watched streamers come first, by watch time; the unwatched ones after them.
+        assert np.all(watch[index[:9]] > 0) and np.all(watch[index[9:]] == 0)
+        assert np.all(np.diff(watch[index[:9]]) <= 0)
+    plain = recommender.recommend(1000, 20, exclude_watched=False, repeat_weight=0.0).items
+    assert plain != recommender.recommend(1000, 20, exclude_watched=False).items
+
+
+def test_repeat_weight_does_not_change_lists_without_watched_streamers(
+    recommender: Recommender,
+) -> None:
+    for user in (1000, 1001):
+        lists = [recommender.recommend(user, 11, repeat_weight=w).items for w in (0, 10, 1e6)]
+        assert lists[0] == lists[1] == lists[2]
+
+
+def test_repeat_weight_applies_to_available_batch_and_history(
+    recommender: Recommender, exact: Recommender
+) -> None:
+    live = recommender.filters(available=["s00", "s02", "s04", "s06", "s01"])
+    for weight in (0.0, 0.3, 10.0):
+        got = recommender.recommend(1000, 4, False, live, repeat_weight=weight).items
+        row = recommender.user_index(1000)
+        scores = blended_scores(recommender, row, weight)[live.available]
+        assert got == recommender.artifact.streamer_names[top_k(scores, 4, live.available)].tolist()
+        users = [1000, 7, 1001, 1039]
+        for filters in (recommender.filters(), live):
+            batch = recommender.recommend_batch(users, 5, False, filters, repeat_weight=weight)
+            for user, result in zip(users, batch, strict=True):
+                single = exact.recommend(user, 5, False, filters, repeat_weight=weight)
+                assert_same_ranking(exact, user, result, single, weight)
+    # A new viewer's posted watch times rank their streamers under a large weight.
+    history = [("s02", 1.0), ("s04", 9.0), ("s06", 3.0)]
+    result = recommender.recommend_for_history(history, 3, exclude_watched=False)
+    assert result.items == ["s04", "s06", "s02"]
+    excluded = recommender.recommend_for_history(history, 3, repeat_weight=1e6)
+    assert not {"s02", "s04", "s06"} & set(excluded.items)
+
+
+@pytest.mark.parametrize("weight", [-1.0, float("nan"), float("inf")])
+def test_invalid_repeat_weight_raises_naming_it(
+    checkerboard_artifact, recommender: Recommender, weight: float
+) -> None:
+    with pytest.raises(ValueError, match=f"repeat weight must be finite and >= 0, got {weight}"):
+        recommender.recommend(1000, 3, exclude_watched=False, repeat_weight=weight)
+    with pytest.raises(ValueError, match="repeat weight must be finite"):
+        Recommender(checkerboard_artifact, top_n=0, repeat_weight=weight)
 
 
 # -- filters -----------------------------------------------------------------------------

@@ -30,7 +30,10 @@ def test_environment_and_dotenv_are_read(tmp_path: Path, monkeypatch: pytest.Mon
     assert settings.port == 9100
 
 
-@pytest.mark.parametrize(("name", "value"), [("port", "0"), ("default_k", "5000"), ("alpha", "-1")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("port", "0"), ("default_k", "5000"), ("alpha", "-1"), ("repeat_weight", "-1")],
+)
 def test_out_of_range_value_names_the_setting(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str
 ) -> None:

@@ -63,6 +63,21 @@ def test_top_n_matches_brute_force(threads: int) -> None:
     np.testing.assert_array_equal(got, reference(scores, 20))
 
 
+def test_top_n_adds_the_boost_before_ranking() -> None:
+    rng = np.random.default_rng(4)
+    users = rng.standard_normal((40, 6)).astype(np.float32)
+    items = rng.standard_normal((3000, 6)).astype(np.float32)
+    boost = sp.random(40, 3000, density=0.01, format="csr", random_state=5, dtype=np.float32)
+    boost.data *= 20
+    watched = sp.random(40, 3000, density=0.01, format="csr", random_state=6)
+    scores = users @ items.T + boost.toarray()
+    scores[watched.nonzero()] = -np.inf
+    got = topn.top_n(users, items, 15, watched, boost=boost, chunk_rows=16)
+    np.testing.assert_array_equal(got, reference(scores, 15))
+    with pytest.raises(ValueError, match="boost has shape"):
+        topn.top_n(users, items, 1, boost=sp.csr_matrix((40, 2)))
+
+
 def test_top_n_checks_shapes() -> None:
     with pytest.raises(ValueError, match="factor shapes do not match"):
         topn.top_n(np.ones((2, 3)), np.ones((4, 2)), 1)

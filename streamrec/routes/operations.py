@@ -39,6 +39,7 @@ async def model_info(recommender: RecommenderDep, store: StoreDep) -> ModelRespo
             precomputed_users=recommender.precomputed_users,
             precompute_top_n=recommender.top_n,
             precompute_seconds=round(recommender.precompute_seconds, 3),
+            repeat_weight=recommender.repeat_weight,
         ),
     )
 

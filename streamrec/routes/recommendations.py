@@ -15,7 +15,9 @@ from starlette.concurrency import run_in_threadpool
 from streamrec.deps import MonitoringDep, RecommenderDep, SettingsDep, json_response, serving
 from streamrec.recommender import MAX_K, NO_FILTERS, Filters, Recommendation, Recommender
 from streamrec.schemas import (
+    MAX_REPEAT_WEIGHT,
     MAX_USER_ID,
+    REPEAT_WEIGHT_DESCRIPTION,
     BatchItem,
     BatchRequest,
     BatchResponse,
@@ -32,13 +34,17 @@ UserIdPath = Annotated[int, Path(ge=0, le=MAX_USER_ID, description="Platform use
 
 
 async def _recommend(
-    recommender: Recommender, user_id: int, k: int, exclude_watched: bool, filters: Filters
+    recommender: Recommender,
+    user_id: int,
+    k: int,
+    exclude_watched: bool,
+    filters: Filters,
+    repeat_weight: float | None,
 ) -> Recommendation:
-    result = recommender.recommend_cached(user_id, k, exclude_watched, filters)
+    args = (user_id, k, exclude_watched, filters, repeat_weight)
+    result = recommender.recommend_cached(*args)
     if result is None:
-        result = await run_in_threadpool(
-            recommender.recommend, user_id, k, exclude_watched, filters
-        )
+        result = await run_in_threadpool(recommender.recommend, *args)
     return result
 
 
@@ -51,11 +57,17 @@ async def recommend_for_user(
     exclude_watched: Annotated[
         bool, Query(description="Leave out streamers the user already watched.")
     ] = True,
+    repeat_weight: Annotated[
+        float | None,
+        Query(
+            ge=0, le=MAX_REPEAT_WEIGHT, allow_inf_nan=False, description=REPEAT_WEIGHT_DESCRIPTION
+        ),
+    ] = None,
 ) -> Response:
     """Top-K streamers for a user; users unknown to the model get the popular list."""
     recommender, settings, monitoring = serving(request)
     result = await _recommend(
-        recommender, user_id, k or settings.default_k, exclude_watched, NO_FILTERS
+        recommender, user_id, k or settings.default_k, exclude_watched, NO_FILTERS, repeat_weight
     )
     monitoring.served("user", result.source)
     return json_response(
@@ -74,8 +86,9 @@ async def recommend_for_user_filtered(
     """Top-K streamers for a user, ranked only among `available` and without `exclude`."""
     recommender, settings, monitoring = serving(request)
     filters = recommender.filters(body.available, body.exclude)
+    k = body.k or settings.default_k
     result = await _recommend(
-        recommender, user_id, body.k or settings.default_k, body.exclude_watched, filters
+        recommender, user_id, k, body.exclude_watched, filters, body.repeat_weight
     )
     monitoring.served("user", result.source)
     return json_response(
@@ -101,6 +114,7 @@ def recommend_for_history(
         body.k or settings.default_k,
         body.exclude_watched,
         recommender.filters(body.available, body.exclude),
+        body.repeat_weight,
     )
     monitoring.served("history", result.source)
     return HistoryRecommendationResponse(
@@ -120,7 +134,11 @@ def recommend_batch(
     """One list per user, in request order; users unknown to the model get the popular list."""
     filters = recommender.filters(body.available, body.exclude)
     results = recommender.recommend_batch(
-        body.user_ids, body.k or settings.default_k, body.exclude_watched, filters
+        body.user_ids,
+        body.k or settings.default_k,
+        body.exclude_watched,
+        filters,
+        body.repeat_weight,
     )
     monitoring.served("batch", [r.source for r in results])
     return BatchResponse(
