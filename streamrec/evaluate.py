@@ -17,7 +17,8 @@ lowest streamer index). It is ranked only among the streamers live at ``t``
 (:class:`~streamrec.live.LiveIndex`), watched ones included: ``HR@k = [rank <= k]`` and
 ``NDCG@k = [rank <= k] / log2(rank + 1)``, the definitions of :mod:`streamrec.metrics` for one
 relevant item. Split into ``all`` / ``new`` / ``repeat`` targets; ``repeat_share`` is the
-share of repeat targets.
+share of repeat targets. Two models' hit rates are compared on the same targets with an exact
+McNemar test (:func:`paired_hits`): close means need it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.stats import binomtest
 
 from streamrec.baselines import ALS, BPR, Blend, Estimator, GradientMF, Popularity, Repeat
 from streamrec.batch_metrics import hit_matrix, metrics_at_ks
@@ -224,6 +226,39 @@ def live_metrics(
     return result
 
 
+@dataclass(frozen=True)
+class PairedHits:
+    """Two models' protocol 2 hits at ``k`` on the same targets.
+
+    ``gained``: targets the model hits and the reference misses; ``lost``: the reverse;
+    ``p_value``: exact two-sided McNemar test (binomial on ``gained`` of ``gained + lost``
+    discordant targets at 1/2), 1.0 when there are none.
+    """
+
+    k: int
+    gained: int
+    lost: int
+    p_value: float
+
+
+def paired_hits(ranks: np.ndarray, reference: np.ndarray, k: int = 1) -> PairedHits:
+    """Compare two models' protocol 2 ranks of the same targets at ``k``.
+
+    Examples
+    --------
+    >>> paired_hits(np.array([1, 1, 3, 1]), np.array([2, 1, 1, 5]), k=1)
+    PairedHits(k=1, gained=2, lost=1, p_value=1.0)
+    """
+    if ranks.shape != reference.shape:
+        raise ValueError(f"ranks have shapes {ranks.shape} and {reference.shape}: not paired")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    hit, other = ranks <= k, reference <= k
+    gained, lost = int((hit & ~other).sum()), int((other & ~hit).sum())
+    p_value = binomtest(gained, gained + lost, 0.5).pvalue if gained + lost else 1.0
+    return PairedHits(k, gained, lost, float(p_value))
+
+
 def _batches(n_rows: int, n_columns: int) -> Iterator[slice]:
     size = max(1, _BATCH_CELLS // max(n_columns, 1))
     for start in range(0, n_rows, size):
@@ -240,6 +275,8 @@ class ModelResult:
     eval_seconds: float
     topk: dict[str, dict[str, dict[str, np.ndarray]]]
     live: dict[str, dict[str, float]]
+    live_ranks: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False)
+    """Protocol 2 rank of each evaluated user's target, in the fold's user order."""
 
 
 @dataclass
@@ -257,6 +294,12 @@ class Evaluation:
             if result.name == name:
                 return result
         raise KeyError(f"no model named {name!r}; have {[m.name for m in self.models]}")
+
+    def best_live(self, k: int = 1) -> ModelResult:
+        """The model with the highest protocol 2 HR@``k`` over all targets (first on ties)."""
+        if not self.models:
+            raise ValueError("the evaluation has no model results")
+        return max(self.models, key=lambda m: m.live["all"][f"hit_rate@{k}"])
 
 
 def default_models(
@@ -342,11 +385,14 @@ def evaluate(
         model.fit(fold_data.history)
         started = time.perf_counter()
         topk = evaluate_topk(model, fold_data, max_k)
-        live_result = live_metrics(live_ranks(model, fold_data, live), is_repeat)
+        ranks = live_ranks(model, fold_data, live)
+        live_result = live_metrics(ranks, is_repeat)
         seconds = time.perf_counter() - started
         logger.info("evaluated %s in %.1fs", model.name, seconds)
         evaluation.models.append(
-            ModelResult(model.name, _params(model), model.fit_seconds_, seconds, topk, live_result)
+            ModelResult(
+                model.name, _params(model), model.fit_seconds_, seconds, topk, live_result, ranks
+            )
         )
     return evaluation
 

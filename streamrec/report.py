@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from streamrec.evaluate import BUCKETS, LIVE_KS, Evaluation
+from streamrec.evaluate import BUCKETS, LIVE_KS, Evaluation, PairedHits, paired_hits
 
 logger = logging.getLogger(__name__)
 
@@ -99,6 +99,7 @@ def markdown(evaluation: Evaluation, k: int = 10, title: str | None = None) -> s
             r["hit_rate@10"],
         ]
         lines.append(f"| {m.name} | " + " | ".join(f"{v:.4f}" for v in cells) + " |")
+    lines += _paired_table(evaluation)
     metrics = [f"{name}@{k}" for name in ("hit_rate", "ndcg") for k in LIVE_KS]
     headers = [
         f"{'HR' if name == 'hit_rate' else 'NDCG'}@{k}"
@@ -118,6 +119,36 @@ def markdown(evaluation: Evaluation, k: int = 10, title: str | None = None) -> s
             cells = " | ".join(f"{row[name]:.4f}" for name in metrics)
             lines.append(f"| {m.name} | {bucket} | {int(row['users']):,} | {cells} |")
     return "\n".join(lines) + "\n"
+
+
+def paired_against_best(evaluation: Evaluation, k: int = 1) -> dict[str, PairedHits]:
+    """Each other model's protocol 2 hits at ``k`` paired with the best model's."""
+    if not evaluation.models:
+        return {}
+    best = evaluation.best_live(k)
+    return {
+        m.name: paired_hits(m.live_ranks, best.live_ranks, k)
+        for m in evaluation.models
+        if m is not best and len(m.live_ranks) == len(best.live_ranks)
+    }
+
+
+def _paired_table(evaluation: Evaluation) -> list[str]:
+    paired = paired_against_best(evaluation)
+    if not paired:
+        return []
+    best = evaluation.best_live().name
+    lines = [
+        "",
+        f"HR@1 paired with the best model, {best}, on the same targets (exact McNemar test):",
+        "",
+        f"| model | targets it hits and {best} misses | the reverse | p |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, pair in paired.items():
+        p = f"{pair.p_value:.2g}" if pair.p_value > 0 else "< 1e-300"  # below float64's range
+        lines.append(f"| {name} | {pair.gained:,} | {pair.lost:,} | {p} |")
+    return lines
 
 
 def to_json(evaluation: Evaluation) -> dict[str, Any]:
@@ -157,6 +188,13 @@ def to_json(evaluation: Evaluation) -> dict[str, Any]:
             }
             for m in evaluation.models
         ],
+        "paired_hr1": {
+            "reference": evaluation.best_live().name if evaluation.models else None,
+            "models": {
+                name: {"gained": pair.gained, "lost": pair.lost, "p_value": pair.p_value}
+                for name, pair in paired_against_best(evaluation).items()
+            },
+        },
     }
 
 

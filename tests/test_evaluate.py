@@ -21,6 +21,7 @@ from streamrec.evaluate import (
     evaluate_topk,
     live_metrics,
     live_ranks,
+    paired_hits,
     prepare_fold,
 )
 from streamrec.live import LiveIndex
@@ -201,3 +202,15 @@ def test_evaluate_refuses_models_with_the_same_name(tiny_sessions: pd.DataFrame)
 def test_empty_window_is_an_error(hand_made: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="needs sessions before step"):
         evaluate(hand_made, [Popularity()], window=10, end=200)
+
+
+def test_paired_hits_counts_discordant_targets_and_tests_them() -> None:
+    pair = paired_hits(np.array([1, 1, 3, 1]), np.array([2, 1, 1, 5]), k=1)
+    assert (pair.gained, pair.lost, pair.p_value) == (2, 1, 1.0)
+    # 10 discordant targets, all for the model: p = 2 * (1/2)^10.
+    ten = paired_hits(np.ones(12, dtype=int), np.array([2] * 10 + [1, 1]), k=1)
+    assert (ten.gained, ten.lost) == (10, 0) and ten.p_value == pytest.approx(2 / 1024)
+    assert paired_hits(np.array([4]), np.array([9]), k=5).gained == 1
+    assert paired_hits(np.array([1]), np.array([1])).p_value == 1.0
+    with pytest.raises(ValueError, match=r"ranks have shapes \(2,\) and \(3,\): not paired"):
+        paired_hits(np.ones(2), np.ones(3))

@@ -31,6 +31,9 @@ def test_markdown_has_one_row_per_model_in_both_tables(evaluation: Evaluation) -
     assert rows[1].split(" | ")[1] == "1.0000"
     assert rows[2].startswith("| repeat | all | 3 | 1.0000 | 1.0000 | 1.0000 | 1.0000 |")
     assert "3 users with history are evaluated (2 without history" in text
+    # Repeat hits all three targets at rank 1, popularity two of them.
+    assert "HR@1 paired with the best model, repeat, on the same targets" in text
+    assert "| popularity | 0 | 1 | 1 |" in text
 
 
 def test_markdown_k_beyond_the_evaluated_cut_offs(evaluation: Evaluation) -> None:
@@ -50,6 +53,10 @@ def test_write_report_writes_markdown_json_and_pngs(evaluation: Evaluation, tmp_
     results = json.loads(paths["json"].read_text())
     assert [m["name"] for m in results["models"]] == ["popularity", "repeat"]
     assert len(results["models"][0]["topk"]["exclude"]["new"]["ndcg"]) == 4
+    assert results["paired_hr1"] == {
+        "reference": "repeat",
+        "models": {"popularity": {"gained": 0, "lost": 1, "p_value": 1.0}},
+    }
     for name in ("topk_curves", "live_bars"):
         assert paths[name].read_bytes().startswith(PNG_MAGIC)
 
