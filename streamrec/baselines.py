@@ -27,7 +27,7 @@ from threadpoolctl import threadpool_limits
 
 from streamrec.blend import DEFAULT_WEIGHT, blend_scores
 from streamrec.popularity import NotFittedError, PopularityRanker
-from streamrec.topk import PAD, exclude, top_k
+from streamrec.topn import PAD, mask_stored, select_padded
 from streamrec.train import ALSParams, TrainingError, fit_als
 
 logger = logging.getLogger(__name__)
@@ -115,8 +115,8 @@ class Estimator(ABC):
         scores = self.score(users, items)
         columns = None if items is None else np.asarray(items, dtype=np.int64)
         if exclude_watched:
-            exclude(scores, self.user_items_[np.asarray(users)], columns)
-        top = top_k(scores, N)
+            mask_stored(scores, self.user_items_[np.asarray(users)], columns)
+        top = select_padded(scores, N)
         if columns is not None:
             top = np.where(top == PAD, PAD, columns[top]).astype(np.int32)
         return top
