@@ -6,16 +6,15 @@ and the model file on every request and then scored the whole catalogue.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
-import uvicorn
 from fastapi import FastAPI
 from fastapi import Path as PathParam
 
+from bench import _app
 from streamrec import artifact, data
 from streamrec.popularity import PopularityRanker
 
@@ -24,7 +23,7 @@ def create_before_app(data_path: Path, model_path: Path) -> FastAPI:
     """An app that loads everything per request, as the seed did."""
     app = FastAPI(title="before")
 
-    @app.get("/recomendations/user/{user_id}")
+    @app.get(_app.USER_ROUTE)
     def get_user(user_id: Annotated[int, PathParam(ge=0)], k: int = 10) -> dict[str, Any]:
         sessions, _ = data.read_sessions(data_path)
         interactions = data.build_interactions(sessions)
@@ -42,14 +41,11 @@ def create_before_app(data_path: Path, model_path: Path) -> FastAPI:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench._before", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = _app.parser("python -m bench._before", __doc__)
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--model", type=Path, required=True)
     args = parser.parse_args(argv)
-    app = create_before_app(args.data, args.model)
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
+    _app.serve(create_before_app(args.data, args.model), args)
     return 0
 
 

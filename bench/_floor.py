@@ -9,15 +9,14 @@ the difference to the real server is the cost of recommending. Run it like the s
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
-import uvicorn
 from fastapi import FastAPI, Query, Response
 from fastapi import Path as PathParam
 
+from bench import _app
 from streamrec.recommender import MAX_K
 from streamrec.schemas import MAX_USER_ID, UserRequest
 
@@ -26,7 +25,7 @@ def create_floor_app(get_body: bytes, post_body: bytes) -> FastAPI:
     """An app with the server's benchmarked routes that return ``get_body``/``post_body``."""
     app = FastAPI(title="floor")
 
-    @app.get("/recomendations/user/{user_id}")
+    @app.get(_app.USER_ROUTE)
     async def get_user(
         user_id: Annotated[int, PathParam(ge=0, le=MAX_USER_ID)],
         k: Annotated[int | None, Query(ge=1, le=MAX_K)] = None,
@@ -34,7 +33,7 @@ def create_floor_app(get_body: bytes, post_body: bytes) -> FastAPI:
     ) -> Response:
         return Response(get_body, media_type="application/json")
 
-    @app.post("/recomendations/user/{user_id}")
+    @app.post(_app.USER_ROUTE)
     async def post_user(
         user_id: Annotated[int, PathParam(ge=0, le=MAX_USER_ID)], body: UserRequest
     ) -> Response:
@@ -44,15 +43,11 @@ def create_floor_app(get_body: bytes, post_body: bytes) -> FastAPI:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench._floor", description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
+    parser = _app.parser("python -m bench._floor", __doc__)
     parser.add_argument("--get-body", type=Path, required=True)
     parser.add_argument("--post-body", type=Path, required=True)
     args = parser.parse_args(argv)
-    app = create_floor_app(args.get_body.read_bytes(), args.post_body.read_bytes())
-    # The same uvicorn settings as `python platform.py`.
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
+    _app.serve(create_floor_app(args.get_body.read_bytes(), args.post_body.read_bytes()), args)
     return 0
 
 

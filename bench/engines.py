@@ -2,8 +2,9 @@
 
 Both engines train the same hyperparameters on the sessions that start before the last
 ``--test-steps`` steps (clipped at the cut, so no future watch time leaks in) and are scored on
-the window after it: for each user known at the cut, the relevant items are the streamers they
-watched in the window and had not watched before; recommendations exclude watched streamers.
+the window after it, split as the evaluation splits (:class:`streamrec.split.Fold`): for each
+user known at the cut, the relevant items are the streamers they watched in the window and had
+not watched before; recommendations exclude watched streamers.
 A popularity ranking is scored as a floor. Run from the repository root::
 
     python -m bench.engines                       # synthetic "small" preset
@@ -32,6 +33,7 @@ from streamrec import artifact, data, synth
 from streamrec.metrics import mean_hit_rate_at_k, mean_ndcg_at_k
 from streamrec.popularity import PopularityRanker
 from streamrec.recommender import Recommender
+from streamrec.split import Fold
 from streamrec.train import ALSParams, fit_als
 
 logger = logging.getLogger("bench.engines")
@@ -62,34 +64,26 @@ def make_sample(preset: str, folder: Path) -> Path:
     return path
 
 
-def write_train_file(source: Path, target: Path, cut: int) -> int:
-    """Copy the rows of ``source`` that start before ``cut`` to ``target``, stops clipped at it.
+def write_train_file(history: pd.DataFrame, target: Path) -> int:
+    """Write ``history`` (a fold's, :meth:`streamrec.split.Fold.history`) as a sessions CSV.
 
-    Rows whose times do not parse are copied as they are, so both engines see the same bad rows.
-    Returns the number of rows written.
+    Both engines read the file back as these very rows: each row gets its own stream id (the
+    read sessions carry none), so rows that clipping at the cut made equal are not dropped as
+    duplicates. Returns the number of rows written.
     """
-    written = 0
-    with source.open(encoding="utf-8") as src, target.open("w", encoding="utf-8") as out:
-        for line in src:
-            fields = line.rstrip("\n").split(",")
-            if len(fields) == 5 and fields[3].strip().isdigit() and fields[4].strip().isdigit():
-                if int(fields[3]) >= cut:
-                    continue
-                fields[4] = str(min(int(fields[4]), cut))
-                line = ",".join(fields) + "\n"
-            out.write(line)
-            written += 1
-    return written
+    history.assign(stream_id=np.arange(len(history)))[list(data.COLUMNS)].to_csv(
+        target, header=False, index=False
+    )
+    return len(history)
 
 
-def heldout(sessions: pd.DataFrame, cut: int) -> Heldout:
-    """Per user seen before ``cut``, the streamers first watched at or after it."""
-    start = sessions["time_start"].to_numpy()
-    names = sessions["streamer_name"].astype(str)
-    before = set(zip(sessions["user_id"][start < cut], names[start < cut], strict=True))
+def heldout(sessions: pd.DataFrame, fold: Fold) -> Heldout:
+    """Per user seen before the fold's cut, the streamers first watched in its window."""
+    history, targets = fold.history(sessions), fold.targets(sessions)
+    before = set(zip(history["user_id"], history["streamer_name"].astype(str), strict=True))
     known = {user for user, _ in before}
     new: dict[int, set[str]] = {}
-    for user, name in zip(sessions["user_id"][start >= cut], names[start >= cut], strict=True):
+    for user, name in zip(targets["user_id"], targets["streamer_name"].astype(str), strict=True):
         if user in known and (user, name) not in before:
             new.setdefault(int(user), set()).add(name)
     users = sorted(new)
@@ -200,10 +194,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         source = args.data or make_sample(args.preset, folder)
         sessions, _ = data.read_sessions(source)
         end = int(sessions["time_stop"].max())
-        cut = end - args.test_steps
-        test = heldout(sessions, cut)
+        # The test fold of streamrec.split.TimeSplit(end, window=test_steps), without its
+        # check that a validation fold fits before it (this benchmark needs none).
+        fold = Fold("test", cut=end - args.test_steps, stop=end + 1)
+        test = heldout(sessions, fold)
         train_path = folder / "train.csv"
-        n_train = write_train_file(source, train_path, cut)
+        n_train = write_train_file(fold.history(sessions), train_path)
         del sessions
 
         implicit_model, implicit_wall, implicit_fit = run_implicit(train_path, params)
@@ -222,9 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ]
     users, items = implicit_model.user_items.shape
     print(
-        f"data {source.name}: train {n_train:,} rows before step {cut} ({users:,} users x "
+        f"data {source.name}: train {n_train:,} rows before step {fold.cut} ({users:,} users x "
         f"{items:,} streamers, {implicit_model.user_items.nnz:,} pairs); test steps "
-        f"{cut}..{end}, {len(test.user_ids):,} users with new streamers"
+        f"{fold.cut}..{end}, {len(test.user_ids):,} users with new streamers"
     )
     print(f"params {params.as_dict()}")
     print(table(rows, args.k))

@@ -23,12 +23,11 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 
 from streamrec.blend import DEFAULT_WEIGHT, blend_scores
 from streamrec.popularity import NotFittedError, PopularityRanker
-from streamrec.topk import PAD, exclude, top_k
-from streamrec.train import ALSParams, TrainingError, fit_als
+from streamrec.topn import PAD, mask_stored, select_padded
+from streamrec.train import ALSParams, TrainingError, check_hyperparameters, fit_als, fit_implicit
 
 logger = logging.getLogger(__name__)
 
@@ -115,8 +114,8 @@ class Estimator(ABC):
         scores = self.score(users, items)
         columns = None if items is None else np.asarray(items, dtype=np.int64)
         if exclude_watched:
-            exclude(scores, self.user_items_[np.asarray(users)], columns)
-        top = top_k(scores, N)
+            mask_stored(scores, self.user_items_[np.asarray(users)], columns)
+        top = select_padded(scores, N)
         if columns is not None:
             top = np.where(top == PAD, PAD, columns[top]).astype(np.int32)
         return top
@@ -232,13 +231,12 @@ class GradientMF(_FactorModel):
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("factors", "epochs"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.regularization < 0:
-            raise ValueError(f"regularization must be >= 0, got {self.regularization}")
-        if self.target not in ("log", "linear"):
-            raise ValueError(f"target must be 'log' or 'linear', got {self.target!r}")
+        check_hyperparameters(
+            self,
+            counts=("factors", "epochs"),
+            non_negative=("regularization",),
+            choices={"target": ("log", "linear")},
+        )
 
     def _fit(self, user_items: sp.csr_matrix) -> None:
         a = user_items.copy()
@@ -298,19 +296,17 @@ class BPR(_FactorModel):
     def _fit(self, user_items: sp.csr_matrix) -> None:
         from implicit.cpu.bpr import BayesianPersonalizedRanking
 
-        # implicit warns when BLAS may oversubscribe its threads; pin BLAS while building.
-        with threadpool_limits(limits=1, user_api="blas"):
-            model = BayesianPersonalizedRanking(
+        self.user_factors_, self.item_factors_ = fit_implicit(
+            lambda: BayesianPersonalizedRanking(
                 factors=self.factors,
                 learning_rate=self.learning_rate,
                 regularization=self.regularization,
                 iterations=self.iterations,
                 random_state=self.seed,
                 num_threads=self.num_threads,
-            )
-            model.fit(user_items, show_progress=False)
-        self.user_factors_ = np.ascontiguousarray(model.user_factors, dtype=np.float32)
-        self.item_factors_ = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+            ),
+            user_items,
+        )
 
 
 @dataclass(eq=False)

@@ -39,7 +39,7 @@ from streamrec.batch_metrics import hit_matrix, metrics_at_ks
 from streamrec.blend import DEFAULT_WEIGHT
 from streamrec.live import LiveIndex
 from streamrec.split import DEFAULT_WINDOW, Fold, TimeSplit, user_items
-from streamrec.topk import exclude, rank_among, top_k
+from streamrec.topn import mask_stored, rank_among, select_padded
 from streamrec.train import ALSParams
 
 logger = logging.getLogger(__name__)
@@ -171,10 +171,10 @@ def evaluate_topk(
         users = data.users[rows]
         scores = model.score(users)
         if "keep" in lists:
-            lists["keep"][rows] = top_k(scores, max_k)
+            lists["keep"][rows] = select_padded(scores, max_k)
         if "exclude" in lists:
-            exclude(scores, data.history[users])
-            lists["exclude"][rows] = top_k(scores, max_k)
+            mask_stored(scores, data.history[users])
+            lists["exclude"][rows] = select_padded(scores, max_k)
     relevant = data.relevant()
     return {
         mode: {

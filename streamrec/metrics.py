@@ -29,9 +29,9 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_right
-from collections.abc import Callable, Collection, Hashable, Iterable, Mapping
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from functools import cache
+from functools import cache, partial
 from itertools import islice
 from typing import TypeAlias
 
@@ -79,6 +79,14 @@ def _check_same_length(
             f"len(relevant_lists)={len(relevant_lists)} and "
             f"len(recommended_lists)={len(recommended_lists)}"
         )
+
+
+def _check_lists(
+    relevant_lists: Collection[object], recommended_lists: Collection[object], k: object
+) -> int:
+    checked_k = _check_k(k)
+    _check_same_length(relevant_lists, recommended_lists)
+    return checked_k
 
 
 def _reject_string(value: object, name: str) -> None:
@@ -181,31 +189,49 @@ def _graded_ndcg(
     return dcg / ideal if ideal > 0 else 0.0
 
 
+def _ndcg(gains: Mapping[Hashable, float] | None) -> _Scorer:
+    """The NDCG scorer: binary gains when ``gains`` is None, else graded by ``gains``."""
+    return _binary_ndcg if gains is None else partial(_graded_ndcg, gains=gains)
+
+
+# --- scoring users: validate, then apply a scorer ---------------------------------------------
+
+
+def _scored_users(
+    relevant_lists: Iterable[Iterable[Hashable]],
+    recommended_lists: Iterable[Iterable[Hashable]],
+    k: int,
+) -> Iterator[tuple[int, AbstractSet[Hashable], list[_Hit]]]:
+    """Position, relevant set and hits within ``k`` of each user with a relevant item."""
+    users = enumerate(zip(relevant_lists, recommended_lists, strict=True))
+    for index, (relevant, recommended) in users:
+        rel = _relevant_set(relevant)
+        if rel:
+            yield index, rel, _hits(rel, recommended, k)
+
+
 def _score_user(
     relevant: Iterable[Hashable], recommended: Iterable[Hashable], k: object, scorer: _Scorer
 ) -> float:
     checked_k = _check_k(k)
-    rel = _relevant_set(relevant)
-    if not rel:
-        return 0.0
-    return scorer(rel, _hits(rel, recommended, checked_k), checked_k)
+    for _, rel, hits in _scored_users([relevant], [recommended], checked_k):
+        return scorer(rel, hits, checked_k)
+    return 0.0  # no relevant item
 
 
 def _score_mean(
     relevant_lists: Collection[Iterable[Hashable]],
     recommended_lists: Collection[Iterable[Hashable]],
     k: object,
-    scorer: _Scorer,
+    scorer: _Scorer | Sequence[_Scorer],
 ) -> float:
-    checked_k = _check_k(k)
-    _check_same_length(relevant_lists, recommended_lists)
+    """Mean of ``scorer`` (or of each user's own, when a sequence) over users with relevant."""
+    checked_k = _check_lists(relevant_lists, recommended_lists, k)
     total = 0.0
     users = 0
-    for relevant, recommended in zip(relevant_lists, recommended_lists, strict=True):
-        rel = _relevant_set(relevant)
-        if not rel:
-            continue
-        total += scorer(rel, _hits(rel, recommended, checked_k), checked_k)
+    for index, rel, hits in _scored_users(relevant_lists, recommended_lists, checked_k):
+        user_scorer = scorer if callable(scorer) else scorer[index]
+        total += user_scorer(rel, hits, checked_k)
         users += 1
     return total / users if users else 0.0
 
@@ -304,14 +330,7 @@ def ndcg_at_k(
     >>> round(ndcg_at_k({"a", "b"}, ["a", "b"], k=2, gains={"a": 1.0, "b": 3.0}), 4)
     0.7967
     """
-    checked_k = _check_k(k)
-    rel = _relevant_set(relevant)
-    if not rel:
-        return 0.0
-    hits = _hits(rel, recommended, checked_k)
-    if gains is None:
-        return _binary_ndcg(rel, hits, checked_k)
-    return _graded_ndcg(rel, hits, checked_k, gains)
+    return _score_user(relevant, recommended, k, _ndcg(gains))
 
 
 def precision_at_k(relevant: Iterable[Hashable], recommended: Iterable[Hashable], k: int) -> float:
@@ -542,28 +561,14 @@ def mean_ndcg_at_k(
     """
     if gains_list is None:
         return _score_mean(relevant_lists, recommended_lists, k, _binary_ndcg)
-    checked_k = _check_k(k)
-    _check_same_length(relevant_lists, recommended_lists)
+    _check_lists(relevant_lists, recommended_lists, k)
     if len(gains_list) != len(relevant_lists):
         raise ValueError(
             "gains_list must have the same length as relevant_lists, got "
             f"len(gains_list)={len(gains_list)} and len(relevant_lists)={len(relevant_lists)}"
         )
-    total = 0.0
-    users = 0
-    for relevant, recommended, gains in zip(
-        relevant_lists, recommended_lists, gains_list, strict=True
-    ):
-        rel = _relevant_set(relevant)
-        if not rel:
-            continue
-        hits = _hits(rel, recommended, checked_k)
-        if gains is None:
-            total += _binary_ndcg(rel, hits, checked_k)
-        else:
-            total += _graded_ndcg(rel, hits, checked_k, gains)
-        users += 1
-    return total / users if users else 0.0
+    scorers = [_ndcg(gains) for gains in gains_list]
+    return _score_mean(relevant_lists, recommended_lists, k, scorers)
 
 
 def mean_precision_at_k(
@@ -788,14 +793,10 @@ def ranking_report(
     k_max = max(checked_ks)
     totals = {k: [0.0] * len(_REPORT_SCORERS) for k in checked_ks}
     users = 0
-    for relevant, recommended in zip(relevant_lists, recommended_lists, strict=True):
-        rel = _relevant_set(relevant)
-        if not rel:
-            continue
+    # Whether a position scores depends only on the positions before it, so the hits within a
+    # smaller k are a prefix of the hits within k_max: match each user once.
+    for _, rel, hits in _scored_users(relevant_lists, recommended_lists, k_max):
         users += 1
-        # Whether a position scores depends only on the positions before it, so the hits
-        # within a smaller k are a prefix of the hits within k_max: match each user once.
-        hits = _hits(rel, recommended, k_max)
         for k, sums in totals.items():
             within_k = hits[: bisect_right(hits, k, key=lambda hit: hit[0])]
             for index, (_, scorer) in enumerate(_REPORT_SCORERS):

@@ -1,7 +1,9 @@
-"""Exact top-N selection over factor scores: one query vector, or many in vectorised chunks.
+"""Exact top-N selection over scores: one row, a block of rows, or factor products in chunks.
 
 Ranking order everywhere is score descending, ties broken by the smaller item index, so every
-path (precomputed, batch, per request) returns the same list for the same scores.
+path (precomputed, batch, per request, offline evaluation) returns the same list for the same
+scores. An item scored ``-inf`` is never returned (that is how filters are applied); a row with
+fewer allowed items than asked is padded with ``PAD``.
 
 Selecting the best ``n`` of ~10^5 scores per row with ``np.argpartition`` costs several times
 more than computing the scores. :func:`select` therefore picks a per-row threshold from a strided
@@ -19,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.sparse as sp
 
+PAD = -1
 # Scores sampled per row to pick the threshold; candidates expected above it, per wanted item.
 _SAMPLE = 2048
 _OVERSAMPLE = 3
@@ -117,7 +120,7 @@ def top_n(
                 f"{name} has shape {matrix.shape}, expected {(len(queries), len(items))}"
             )
     width = min(n, len(items))
-    out = np.full((len(queries), width), -1, dtype=np.int32)
+    out = np.full((len(queries), width), PAD, dtype=np.int32)
     starts = range(0, len(queries), chunk_rows)
     items_t = np.ascontiguousarray(items.T)
 
@@ -129,9 +132,7 @@ def top_n(
             rows = np.repeat(np.arange(stop - start), np.diff(part.indptr))
             np.add.at(scores, (rows, part.indices), part.data.astype(scores.dtype, copy=False))
         if exclude is not None:
-            part = exclude[start:stop]
-            rows = np.repeat(np.arange(stop - start), np.diff(part.indptr))
-            scores[rows, part.indices] = -np.inf
+            mask_stored(scores, exclude[start:stop])
         if exclude_items is not None and len(exclude_items):
             scores[:, exclude_items] = -np.inf
         out[start:stop] = select(scores, width)
@@ -169,7 +170,7 @@ def select(scores: np.ndarray, n: int) -> np.ndarray:
     if n_items <= _SMALL_CATALOGUE or n_items < 8 * n:
         order = np.argsort(-scores, axis=1, kind="stable")[:, :n]
         allowed = np.isfinite(np.take_along_axis(scores, order, axis=1))
-        return np.where(allowed, order, -1).astype(np.int32)
+        return np.where(allowed, order, PAD).astype(np.int32)
     stride = max(1, n_items // _SAMPLE)
     sample = scores[:, ::stride]
     width = sample.shape[1]
@@ -190,7 +191,7 @@ def select(scores: np.ndarray, n: int) -> np.ndarray:
     # A row fails when fewer than n scores reached its threshold, or when the threshold is
     # -inf (most items excluded) and excluded items tie with it.
     good = (counts >= n) & np.isfinite(threshold)
-    out = np.full((rows, n), -1, dtype=np.int32)
+    out = np.full((rows, n), PAD, dtype=np.int32)
     if good.any():
         out[good] = hit_cols[first[good, None] + best[good]]
     if not good.all():
@@ -199,8 +200,116 @@ def select(scores: np.ndarray, n: int) -> np.ndarray:
 
 
 def _select_exact(scores: np.ndarray, rows: np.ndarray, n: int) -> np.ndarray:
-    out = np.full((len(rows), n), -1, dtype=np.int32)
+    out = np.full((len(rows), n), PAD, dtype=np.int32)
     for j, row in enumerate(rows):
         best = top_k(scores[row], n)
         out[j, : len(best)] = best
     return out
+
+
+def select_padded(scores: np.ndarray, k: int) -> np.ndarray:
+    """Row-wise exact top ``k`` of a score block, always ``k`` columns wide.
+
+    :func:`select` with its arguments checked, for any ``k``: a row with fewer than ``k``
+    allowed items (also when ``k`` exceeds the number of items) is padded with ``PAD``.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        ``(n_rows, n_items)`` float scores; ``-inf`` marks an item that must not be returned.
+    k : int
+        List length, >= 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        int32 ``(n_rows, k)`` item indices, best first.
+
+    Examples
+    --------
+    >>> select_padded(np.array([[0.1, 0.5, -np.inf, 0.5]]), 5).tolist()
+    [[1, 3, 0, -1, -1]]
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if np.ndim(scores) != 2:
+        raise ValueError(f"scores must be 2-D (rows x items), got shape {np.shape(scores)}")
+    n_rows, n_items = scores.shape
+    top = select(scores, min(k, n_items))
+    if n_items < k:
+        top = np.hstack([top, np.full((n_rows, k - n_items), PAD, dtype=np.int32)])
+    return top
+
+
+def mask_stored(
+    scores: np.ndarray, user_items: sp.csr_matrix, columns: np.ndarray | None = None
+) -> None:
+    """Set ``scores[r, i] = -inf`` in place wherever ``user_items[r, i]`` is stored.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        ``(n_rows, n_cols)`` float scores.
+    user_items : scipy.sparse.csr_matrix
+        ``n_rows`` rows over all items: the items to drop, per row (e.g. those watched).
+    columns : numpy.ndarray, optional
+        The item index of each score column when the scores cover a subset of the items
+        (sorted); all items when None.
+
+    Examples
+    --------
+    >>> scores = np.ones((2, 3))
+    >>> mask_stored(scores, sp.csr_matrix([[0, 2, 0], [1, 0, 0]]))
+    >>> scores.tolist()
+    [[1.0, -inf, 1.0], [-inf, 1.0, 1.0]]
+    """
+    coo = user_items.tocoo()
+    rows, cols = coo.row, coo.col
+    if columns is not None:
+        pos = np.searchsorted(columns, cols)
+        pos = np.minimum(pos, len(columns) - 1)
+        keep = columns[pos] == cols
+        rows, cols = rows[keep], pos[keep]
+    scores[rows, cols] = -np.inf
+
+
+def rank_among(
+    scores: np.ndarray,
+    targets: np.ndarray,
+    candidate_rows: np.ndarray,
+    candidate_cols: np.ndarray,
+) -> np.ndarray:
+    """1-based rank of each row's target item among that row's candidates.
+
+    ``rank = 1 + #{candidates c : s_c > s_t or (s_c == s_t and c < t)}``: the position the
+    target would have in :func:`top_k` over the candidates alone.
+
+    Parameters
+    ----------
+    scores : numpy.ndarray
+        ``(n_rows, n_cols)`` scores.
+    targets : numpy.ndarray
+        Per row, the column of the target (it need not be among the candidates).
+    candidate_rows, candidate_cols : numpy.ndarray
+        The candidates as (row, column) pairs, in any order, each pair at most once.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 ranks, >= 1.
+
+    Examples
+    --------
+    Row 0's target (column 1) ties with column 0, which goes first: rank 2.
+
+    >>> rank_among(np.array([[0.5, 0.5, 0.9]]), np.array([1]), np.array([0, 0]), np.array([0, 1]))
+    array([2])
+    """
+    rows = np.arange(len(targets))
+    target_scores = scores[rows, targets]
+    candidate_scores = scores[candidate_rows, candidate_cols]
+    own = target_scores[candidate_rows]
+    ahead = (candidate_scores > own) | (
+        (candidate_scores == own) & (candidate_cols < targets[candidate_rows])
+    )
+    return 1 + np.bincount(candidate_rows[ahead], minlength=len(targets))

@@ -9,6 +9,7 @@ No I/O here beyond what it is given.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -25,6 +26,42 @@ class TrainingError(RuntimeError):
     """Fitting produced an unusable model (e.g. NaN factors)."""
 
 
+def check_hyperparameters(
+    params: object,
+    *,
+    counts: Sequence[str] = (),
+    non_negative: Sequence[str] = (),
+    positive: Sequence[str] = (),
+    choices: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """Raise ValueError for the first attribute of ``params`` outside its range.
+
+    Checked in this order: ``counts`` must be >= 1, ``non_negative`` >= 0, ``positive`` > 0,
+    and each name in ``choices`` one of its strings.
+
+    Examples
+    --------
+    >>> check_hyperparameters(ALSParams(), counts=["factors"], choices={"confidence": ["log"]})
+    >>> check_hyperparameters(ALSParams(), positive=["seed"])
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be > 0, got 0
+    """
+    for name in counts:
+        if getattr(params, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(params, name)}")
+    for name in non_negative:
+        if getattr(params, name) < 0:
+            raise ValueError(f"{name} must be >= 0, got {getattr(params, name)}")
+    for name in positive:
+        if not getattr(params, name) > 0:
+            raise ValueError(f"{name} must be > 0, got {getattr(params, name)}")
+    for name, allowed in (choices or {}).items():
+        if getattr(params, name) not in allowed:
+            expected = " or ".join(repr(value) for value in allowed)
+            raise ValueError(f"{name} must be {expected}, got {getattr(params, name)!r}")
+
+
 @dataclass(frozen=True)
 class ALSParams:
     """ALS hyperparameters; names follow implicit's, plus the confidence transform."""
@@ -38,16 +75,13 @@ class ALSParams:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in ("factors", "iterations"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.regularization < 0:
-            raise ValueError(f"regularization must be >= 0, got {self.regularization}")
-        for name in ("alpha", "eps"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.confidence not in ("linear", "log"):
-            raise ValueError(f"confidence must be 'linear' or 'log', got {self.confidence!r}")
+        check_hyperparameters(
+            self,
+            counts=("factors", "iterations"),
+            non_negative=("regularization",),
+            positive=("alpha", "eps"),
+            choices={"confidence": ("linear", "log")},
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> ALSParams:
@@ -95,23 +129,36 @@ def fit_als(
     n_users, n_items = user_items.shape
     if n_users == 0 or n_items == 0:
         raise ValueError(f"user_items must be non-empty, got shape {user_items.shape}")
-    weights = confidence_weights(user_items, params)
-    # implicit runs its own threads; OpenBLAS threads on top of them oversubscribe the cores
-    # (implicit checks this when the model is built, so the model is built inside the limit).
-    with threadpool_limits(limits=1, user_api="blas"):
-        model = AlternatingLeastSquares(
+    user_factors, item_factors = fit_implicit(
+        lambda: AlternatingLeastSquares(
             factors=params.factors,
             regularization=params.regularization,
             alpha=params.alpha,
             iterations=params.iterations,
             random_state=params.seed,
-        )
-        model.fit(weights, show_progress=show_progress)
-    user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
-    item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
+        ),
+        confidence_weights(user_items, params),
+        show_progress,
+    )
     if not (np.isfinite(user_factors).all() and np.isfinite(item_factors).all()):
         raise TrainingError(
             "ALS produced non-finite factors; lower alpha or raise regularization "
             f"(alpha={params.alpha}, regularization={params.regularization})"
         )
+    return user_factors, item_factors
+
+
+def fit_implicit(
+    build: Callable[[], Any], user_items: sp.csr_matrix, show_progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Build an implicit model with ``build()``, fit it, return its factors as float32 arrays.
+
+    implicit runs its own threads; OpenBLAS threads on top of them oversubscribe the cores
+    (implicit checks this when the model is built, so the model is built inside the limit).
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        model = build()
+        model.fit(user_items, show_progress=show_progress)
+    user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
+    item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
     return user_factors, item_factors

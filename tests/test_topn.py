@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import doctest
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -15,6 +17,12 @@ def reference(scores: np.ndarray, n: int) -> np.ndarray:
         best = idx[np.lexsort((idx, -row[idx]))][:n]
         out[r, : len(best)] = best
     return out
+
+
+def reference_padded(scores: np.ndarray, k: int) -> np.ndarray:
+    """``reference``, padded with ``PAD`` to ``k`` columns when there are fewer items."""
+    pad = np.full((len(scores), max(0, k - scores.shape[1])), topn.PAD, dtype=np.int32)
+    return np.hstack([reference(scores, k), pad])
 
 
 @pytest.mark.parametrize("n_items", [50, 5000])
@@ -94,3 +102,60 @@ def test_top_k_orders_by_score_then_index_and_maps_candidates() -> None:
     assert topn.top_k(scores, 2, candidates=np.arange(100, 105)).tolist() == [101, 103]
     with pytest.raises(ValueError, match="k must be >= 1, got 0"):
         topn.top_k(scores, 0)
+
+
+@pytest.mark.parametrize("n_items", [1, 7, 300, 5_000, 20_011])
+@pytest.mark.parametrize("k", [1, 10, 50])
+def test_select_padded_matches_full_sort_with_ties_and_filtered_items(n_items: int, k: int) -> None:
+    rng = np.random.default_rng(n_items + k)
+    # Few distinct values: many ties, which must go to the lower index.
+    scores = rng.integers(0, 6, size=(9, n_items)).astype(np.float32)
+    scores[rng.random(scores.shape) < 0.3] = -np.inf
+    scores[0] = -np.inf  # a row with nothing left
+    assert np.array_equal(topn.select_padded(scores, k), reference_padded(scores, k))
+
+
+def test_select_padded_on_continuous_scores_with_the_best_in_the_last_columns() -> None:
+    rng = np.random.default_rng(1)
+    scores = rng.standard_normal((20, 50_000)).astype(np.float32)
+    scores[:, -3:] += 10  # the best items sit in the leftover tail columns
+    assert np.array_equal(topn.select_padded(scores, 50), reference_padded(scores, 50))
+
+
+def test_select_padded_invalid_arguments() -> None:
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        topn.select_padded(np.zeros((1, 3)), 0)
+    with pytest.raises(ValueError, match="scores must be 2-D"):
+        topn.select_padded(np.zeros(3), 1)
+
+
+def test_mask_stored_with_and_without_candidate_columns() -> None:
+    watched = sp.csr_matrix(np.array([[1, 0, 2, 0], [0, 0, 0, 3]], dtype=np.float32))
+    scores = np.ones((2, 4))
+    topn.mask_stored(scores, watched)
+    assert np.isinf(scores).tolist() == [[True, False, True, False], [False, False, False, True]]
+    subset = np.ones((2, 2))
+    topn.mask_stored(subset, watched, columns=np.array([1, 2]))
+    assert np.isinf(subset).tolist() == [[False, True], [False, False]]
+
+
+def test_rank_among_is_the_position_in_top_k_over_the_candidates() -> None:
+    rng = np.random.default_rng(2)
+    scores = rng.integers(0, 4, size=(30, 12)).astype(np.float64)
+    targets = rng.integers(0, 12, 30)
+    rows, cols = [], []
+    for r, t in enumerate(targets):
+        cand = np.union1d(rng.choice(12, 5, replace=False), [t])
+        rows += [r] * len(cand)
+        cols += cand.tolist()
+    rows, cols = np.array(rows), np.array(cols)
+    ranks = topn.rank_among(scores, targets, rows, cols)
+    for r, t in enumerate(targets):
+        masked = np.full(12, -np.inf)
+        masked[cols[rows == r]] = scores[r, cols[rows == r]]
+        order = topn.select_padded(masked[None, :], 12)[0].tolist()
+        assert ranks[r] == order.index(t) + 1
+
+
+def test_doctests() -> None:
+    assert doctest.testmod(topn).failed == 0
