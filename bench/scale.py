@@ -4,7 +4,8 @@
 of CSV under ``bench/out/``), then loads it, builds the matrix, fits ALS, saves the artifact,
 starts the real server on it and asks for one user's recommendations. It prints one row per
 phase with wall time and the process's peak resident memory up to the end of that phase
-(sampled every 20 ms, and the kernel's own high-water mark).
+(sampled every 20 ms, and the kernel's own high-water mark), then the server's start-up
+milestones (:mod:`bench.startup`).
 
 Run by ``make bench-scale``; not part of ``make bench`` or the tests.
 """
@@ -15,15 +16,13 @@ import argparse
 import gc
 import os
 import resource
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
-
+from bench.startup import measure as measure_startup
+from bench.startup import rss_bytes
 from streamrec import artifact, data, synth
 from streamrec.train import ALSParams, fit_als
 
@@ -58,52 +57,6 @@ class PeakMemory:
         kernel = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
         self.peak = max(self.peak, kernel, rss_bytes(os.getpid()))
         return self.peak
-
-
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def serve_one(model_path: Path, user_id: int) -> tuple[float, int, float]:
-    """Start ``platform.py`` on the artifact: seconds to ready, its RSS, one request's ms."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    started = time.perf_counter()
-    command = [sys.executable, "platform.py", "--model", str(model_path), "--port", str(port)]
-    with subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    ) as proc:
-        try:
-            while True:
-                try:
-                    httpx.get(f"{url}/health", timeout=5).raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if proc.poll() is not None:
-                        raise RuntimeError("server exited during start-up") from None
-                    time.sleep(0.2)
-            ready = time.perf_counter() - started
-            rss = rss_bytes(proc.pid)
-            t = time.perf_counter()
-            response = httpx.get(f"{url}/recomendations/user/{user_id}", params={"k": 10})
-            response.raise_for_status()
-            request_ms = (time.perf_counter() - t) * 1000
-        finally:
-            proc.terminate()
-            proc.wait(timeout=60)
-    return ready, rss, request_ms
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -155,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         del model, user_factors, item_factors
         gc.collect()
 
-    ready, server_rss, request_ms = serve_one(model_path, first_user)
+    server = measure_startup(model_path, first_user)
     users, items = interactions.shape
     fit_seconds = next(seconds for name, seconds, _ in rows if name == "fit")
     print()
@@ -169,8 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, seconds, peak in rows:
         print(f"| {name} | {seconds:.1f} | {peak / 1e9:.2f} |")
     print(f"| fit per iteration | {fit_seconds / params.iterations:.1f} | |")
-    print(f"| server start (to /health) | {ready:.1f} | {server_rss / 1e9:.2f} (server) |")
-    print(f"| one request (k=10) | {request_ms / 1000:.3f} | |")
+    print(f"| server start to open port (/health) | {server.health:.1f} | |")
+    print(f"| server start to first answer | {server.first_answer:.1f} | |")
+    rss = server.rss_bytes / 1e9
+    print(f"| server start to precomputed lists | {server.lists_ready:.1f} | {rss:.2f} (server) |")
+    print(f"| one request (k=10), lists ready | {server.request_ms / 1000:.3f} | |")
     print(f"\nartifact: {model_path} ({model_path.stat().st_size / 1e9:.2f} GB)")
     return 0
 

@@ -58,11 +58,14 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
                 store.load()
             model = store.current
             logger.info(
-                "serving model %s (%d users, %d streamers)",
+                "serving model %s (%d users, %d streamers); precomputed lists: %s",
                 model.model_version,
                 model.n_users,
                 model.n_items,
+                model.precompute_state,
             )
+            # The port opens now; requests are scored in full until the lists are ready.
+            store.precompute_in_background()
             watcher = None
             if settings.reload_interval > 0:
                 watcher = asyncio.create_task(store.watch(settings.reload_interval))

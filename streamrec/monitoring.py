@@ -12,7 +12,10 @@ the tests, can live in one process), served by ``GET /metrics``:
 - ``streamrec_model_info{model_version, engine, created_at}`` (always 1), and
   ``streamrec_model_loaded_timestamp_seconds``;
 - ``streamrec_model_loads_total{result}``: loads at start-up and reloads, ``success`` or
-  ``failure`` (a failed reload leaves the previous model serving).
+  ``failure`` (a failed reload leaves the previous model serving);
+- ``streamrec_precomputed_users``: users with a precomputed list in the model being served,
+  read at each scrape; 0 while the lists are computed after start-up (requests are then scored
+  in full), and when they failed or are off.
 
 The HTTP series are recorded by :class:`HttpMetrics` rather than by prometheus-fastapi-
 instrumentator's middleware: that one matches every request against the route table a second
@@ -24,6 +27,7 @@ has already matched the route, so :class:`HttpMetrics` reads its template from t
 from __future__ import annotations
 
 import time
+import weakref
 from collections import Counter as Tally
 from collections.abc import Iterable
 
@@ -72,6 +76,11 @@ class Monitoring:
             "streamrec_model_loads", "Model loads by result.", ["result"], registry=self.registry
         )
         self._loads.labels("failure")
+        self._precomputed = Gauge(
+            "streamrec_precomputed_users",
+            "Users with a precomputed list in the model being served (0 until they are ready).",
+            registry=self.registry,
+        )
         # Resolving labels costs more than the update itself: each child is resolved once.
         self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
         self._source_children: dict[tuple[str, str], Counter] = {}
@@ -116,10 +125,18 @@ class Monitoring:
         )
         self._loaded.set_to_current_time()
         self._loads.labels("success").inc()
+        # Read at scrape time: the lists may become ready long after the swap. A weak
+        # reference, so the gauge does not keep a replaced model alive.
+        model = weakref.ref(recommender)
+        self._precomputed.set_function(lambda: _precomputed_users(model()))
 
     def load_failed(self, error: Exception) -> None:
         """Count a model file that could not be loaded."""
         self._loads.labels("failure").inc()
+
+
+def _precomputed_users(recommender: Recommender | None) -> int:
+    return 0 if recommender is None else recommender.precomputed_users
 
 
 class HttpMetrics:

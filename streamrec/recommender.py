@@ -7,8 +7,14 @@ item factors and the fold-in Gram matrix. A typical request then reads a short p
 and filters it; it touches no item-sized array. Requests the list cannot answer (filters
 that leave fewer than ``k``, users outside the precomputed set) score the whole catalogue.
 
-An instance never changes after construction, so any number of threads may use it at once, and
-a new model replaces it by swapping one reference (see :mod:`streamrec.reload`).
+The precomputed lists take a catalogue scan per user (minutes at Twitch scale), so they may be
+computed after construction, e.g. in a background thread while the instance already serves
+(:meth:`Recommender.precompute`); until then every request is answered by scoring the catalogue,
+which gives the same lists. That publication is the only change after construction: one
+reference assignment of an immutable (read-only) table, so a reader sees either no lists or all
+of them, never a half-filled table. Any number of threads may therefore use an instance at once
+without locks, and a new model replaces it by swapping one reference (see
+:mod:`streamrec.reload`).
 """
 
 from __future__ import annotations
@@ -16,10 +22,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -34,6 +41,7 @@ from streamrec.popularity import PopularityRanker
 logger = logging.getLogger(__name__)
 
 Source = Literal["als", "popular", "als+popular", "als-foldin", "als-foldin+popular"]
+PrecomputeState = Literal["pending", "running", "ready", "failed", "stopped", "off"]
 MAX_K = 1000
 _NONE = np.empty(0, dtype=np.int32)
 _NONE.flags.writeable = False
@@ -75,6 +83,23 @@ class Filters:
 
 NO_FILTERS = Filters()
 
+# Users ranked per top_n call (per thread) between two checks of the stop flag: at Twitch scale
+# (450k streamers) a few tenths of a second; a multiple of topn.top_n's chunk, so the chunks
+# (and their float rounding) are those of one call over all users.
+_PRECOMPUTE_BLOCK = 128
+# How often a gated precomputation looks at its stop flag while it waits.
+_GATE_POLL_SECONDS = 0.05
+
+
+class _Lists(NamedTuple):
+    """The precomputed lists, published as one immutable value (see the module docstring)."""
+
+    top: np.ndarray
+    """int32 ``(users, min(top_n, n_items))``, read-only: each list, best first."""
+    slot: np.ndarray | None
+    """Model row -> row of ``top`` (-1: none), read-only; None when every user has a list."""
+    seconds: float
+
 
 class Recommender:
     """Top-K streamers from ALS factors, with popularity for users the model has not seen.
@@ -97,6 +122,13 @@ class Recommender:
         each watched streamer's score gains ``repeat_weight * log(1 + watch steps)``
         (:mod:`streamrec.blend`); 0 ranks by ALS alone. Lists without watched streamers are
         unaffected.
+    precompute_now : bool
+        Compute the lists before returning. False leaves them to :meth:`precompute` (e.g. in a
+        background thread); the instance answers every request by full scoring until then.
+    precompute_gate : threading.Event, optional
+        :meth:`precompute` waits until this event is set before it starts (lets a caller, such
+        as a test, hold the instance in the state before its lists are ready). Needs
+        ``precompute_now=False``.
 
     Examples
     --------
@@ -104,6 +136,13 @@ class Recommender:
     >>> rec = Recommender(artifact.load("models/model.npz"))  # doctest: +SKIP
     >>> rec.recommend(1, k=3).items  # doctest: +SKIP
     ['streamer_a', 'streamer_b', 'streamer_c']
+
+    Serve at once and compute the lists in the background:
+
+    >>> rec = Recommender(artifact.load("models/model.npz"), precompute_now=False)  # doctest: +SKIP
+    >>> threading.Thread(target=rec.precompute).start()  # doctest: +SKIP
+    >>> rec.precompute_state  # doctest: +SKIP
+    'running'
     """
 
     def __init__(
@@ -113,11 +152,17 @@ class Recommender:
         max_users: int | None = 100_000,
         threads: int = 1,
         repeat_weight: float = DEFAULT_WEIGHT,
+        precompute_now: bool = True,
+        precompute_gate: threading.Event | None = None,
     ) -> None:
         if top_n < 0:
             raise ValueError(f"top_n must be >= 0, got {top_n}")
         if max_users is not None and max_users < 0:
             raise ValueError(f"max_users must be >= 0 or None, got {max_users}")
+        if threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        if precompute_now and precompute_gate is not None:
+            raise ValueError("precompute_gate needs precompute_now=False, got precompute_now=True")
         self.repeat_weight = check_weight(repeat_weight)
         self.artifact = artifact
         self.metadata = artifact.metadata
@@ -143,17 +188,15 @@ class Recommender:
         self._unit_items = self._item_factors / np.where(norms > 0, norms, 1).astype(np.float32)
         self._fold_in = FoldIn(self._item_factors, params_from_metadata(self.metadata))
         self.top_n = top_n
-        started = time.perf_counter()
-        self._top, self._slot = self._precompute(top_n, max_users, threads)
-        self.precompute_seconds = time.perf_counter() - started
-        if len(self._top):
-            logger.info(
-                "precomputed the top %d of %d users in %.1f s (%.0f MB)",
-                top_n,
-                len(self._top),
-                self.precompute_seconds,
-                self._top.nbytes / 1e6,
-            )
+        self._threads = threads
+        self._gate = precompute_gate
+        self._rows, self._slot_of_row = self._precompute_rows(max_users)
+        self._lists: _Lists | None = None  # published once, by precompute()
+        self._state: PrecomputeState = "pending" if len(self._rows) else "off"
+        self._state_lock = threading.Lock()  # taken by precompute() only, never by requests
+        self._started: float | None = None
+        if precompute_now:
+            self.precompute()
 
     # -- the model's shape ------------------------------------------------------------------
 
@@ -167,8 +210,83 @@ class Recommender:
 
     @property
     def precomputed_users(self) -> int:
-        """Users whose top ``top_n`` list is held in memory."""
-        return len(self._top)
+        """Users whose top ``top_n`` list is held in memory (0 until the lists are ready)."""
+        lists = self._lists
+        return 0 if lists is None else len(lists.top)
+
+    @property
+    def precompute_state(self) -> PrecomputeState:
+        """Where the precomputed lists are.
+
+        ``"pending"`` (not started), ``"running"``, ``"ready"`` (requests read them),
+        ``"failed"`` or ``"stopped"`` (requests keep scoring the catalogue), or ``"off"``
+        (``top_n`` or ``max_users`` is 0).
+        """
+        return "ready" if self._lists is not None else self._state
+
+    @property
+    def precompute_seconds(self) -> float:
+        """Time the precomputation took; while it runs, the time so far; 0 before it starts."""
+        lists, started = self._lists, self._started
+        if lists is not None:
+            return lists.seconds
+        if started is None or self._state != "running":
+            return 0.0
+        return time.perf_counter() - started
+
+    def precompute(self, stop: threading.Event | None = None) -> bool:
+        """Compute every chosen user's top ``top_n`` list and publish them; at most once.
+
+        Runs in the calling thread (BLAS limited to one thread, chunks spread over
+        ``threads``), so it can run in the background while the instance serves: requests are
+        answered by full scoring until the lists are published, then from them.
+
+        Parameters
+        ----------
+        stop : threading.Event, optional
+            Checked between blocks of users: once set, the work is abandoned (state
+            ``"stopped"``) within one block, a fraction of a second.
+
+        Returns
+        -------
+        bool
+            True when the lists are ready (now or before), False when precomputation is off
+            or was stopped.
+
+        Raises
+        ------
+        RuntimeError
+            Another call is running, or one failed or was stopped before.
+        Exception
+            Whatever the computation raised (state ``"failed"``; requests keep scoring the
+            catalogue).
+        """
+        with self._state_lock:
+            if self._state in ("ready", "off"):
+                return self._state == "ready"
+            if self._state != "pending":
+                raise RuntimeError(f"precomputation is {self._state}; it runs only once")
+            self._state = "running"
+        try:
+            lists = self._compute_lists(stop or threading.Event())
+        except BaseException:
+            self._state = "failed"
+            raise
+        if lists is None:
+            self._state = "stopped"
+            logger.info("precomputation for model %s stopped", self.model_version)
+            return False
+        self._lists = lists  # the publication: one reference assignment
+        self._state = "ready"
+        logger.info(
+            "model %s: precomputed the top %d of %d users in %.1f s (%.0f MB)",
+            self.model_version,
+            self.top_n,
+            len(lists.top),
+            lists.seconds,
+            lists.top.nbytes / 1e6,
+        )
+        return True
 
     def user_index(self, user_id: int) -> int | None:
         """Row of ``user_id`` in the model, or None for a user it has never seen."""
@@ -383,30 +501,47 @@ class Recommender:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _precompute(
-        self, n: int, max_users: int | None, threads: int
-    ) -> tuple[np.ndarray, np.ndarray | None]:
-        """Each chosen user's best ``n`` unwatched items, and the row -> list slot map."""
+    def _precompute_rows(self, max_users: int | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The model rows to precompute, and the row -> list slot map (None: every row)."""
         limit = self.n_users if max_users is None else min(max_users, self.n_users)
-        if n == 0 or limit == 0:
-            return np.empty((0, 0), dtype=np.int32), np.full(self.n_users, -1, dtype=np.int32)
+        if self.top_n == 0 or limit == 0:
+            return np.empty(0, dtype=np.int64), None
         if limit == self.n_users:
-            rows, slot = np.arange(self.n_users), None
-        else:
-            # The most active users are the likeliest to come back.
-            activity = np.diff(self._watched.indptr)
-            rows = np.sort(np.argsort(-activity, kind="stable")[:limit])
-            slot = np.full(self.n_users, -1, dtype=np.int32)
-            slot[rows] = np.arange(limit, dtype=np.int32)
+            return np.arange(self.n_users), None
+        # The most active users are the likeliest to come back.
+        activity = np.diff(self._watched.indptr)
+        rows = np.sort(np.argsort(-activity, kind="stable")[:limit])
+        slot = np.full(self.n_users, -1, dtype=np.int32)
+        slot[rows] = np.arange(limit, dtype=np.int32)
+        slot.flags.writeable = False
+        return rows, slot
+
+    def _compute_lists(self, stop: threading.Event) -> _Lists | None:
+        """Each chosen user's best ``top_n`` unwatched items; None when ``stop`` is set."""
+        if self._gate is not None:
+            while not self._gate.wait(_GATE_POLL_SECONDS):
+                if stop.is_set():
+                    return None
+        self._started = started = time.perf_counter()
+        rows = self._rows
+        top = np.empty((len(rows), min(self.top_n, self.n_items)), dtype=np.int32)
+        # Fortran order makes items.T contiguous, so top_n does not copy it for every block.
+        items = np.asfortranarray(self._item_factors)
+        block = _PRECOMPUTE_BLOCK * self._threads
         with threadpool_limits(limits=1, user_api="blas"):
-            top = topn.top_n(
-                self._user_factors[rows],
-                self._item_factors,
-                n,
-                exclude=self._watched[rows] if slot is not None else self._watched,
-                threads=threads,
-            )
-        return top, slot
+            for start in range(0, len(rows), block):
+                if stop.is_set():
+                    return None
+                part = rows[start : start + block]
+                top[start : start + len(part)] = topn.top_n(
+                    self._user_factors[part],
+                    items,
+                    self.top_n,
+                    exclude=self._watched[part],
+                    threads=self._threads,
+                )
+        top.flags.writeable = False
+        return _Lists(top, self._slot_of_row, time.perf_counter() - started)
 
     def _weight(self, repeat_weight: float | None, exclude_watched: bool) -> float:
         """A request's blend weight: 0 when watched streamers are left out (no effect)."""
@@ -454,10 +589,14 @@ class Recommender:
         The list holds unwatched items, whose scores the blend does not change, so it stays
         valid for blended requests: only the merged-in watched items get their bonus.
         """
-        slot = row if self._slot is None else int(self._slot[row])
+        lists = self._lists  # read once: the lists are published while requests run
+        if lists is None:
+            return None
+        top, slot_of_row, _ = lists
+        slot = row if slot_of_row is None else int(slot_of_row[row])
         if slot < 0:
             return None
-        ranked = self._top[slot]
+        ranked = top[slot]
         watched = self.watched(row)
         # The list holds every unwatched item: nothing outside it can be missing. Only such a
         # list can be padded with -1.

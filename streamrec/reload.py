@@ -1,13 +1,20 @@
-"""Hot reload: load a new model in a worker thread, check it, swap it in with one assignment.
+"""Model loading: serve the first model at once, hot-reload later ones fully built.
+
+At start-up, :meth:`ModelStore.load` reads and indexes the artifact and the server opens its
+port; :meth:`ModelStore.precompute_in_background` then computes the model's precomputed lists
+(:meth:`~streamrec.recommender.Recommender.precompute`, minutes at Twitch scale) in the
+loader thread while requests are answered by full scoring.
 
 ``als_fit.py`` replaces the model file atomically, so a reader sees the old file or the new one.
 :class:`ModelStore` notices the change (a poll of the file's identity, or an explicit call),
-builds the new :class:`~streamrec.recommender.Recommender` off the event loop (in a thread of
-lowered OS priority, so requests keep their CPU), smoke-tests it and then rebinds
-:attr:`ModelStore.current`. A request takes ``current`` once when it starts, so
+builds the new :class:`~streamrec.recommender.Recommender` off the event loop, lists included
+(in the same loader thread, of lowered OS priority, so requests keep their CPU; a reload
+requested while the first model's lists are computed waits for them), smoke-tests it and then
+rebinds :attr:`ModelStore.current`. A request takes ``current`` once when it starts, so
 requests in flight finish on the model they started with; the old model is freed when the last
-of them ends. A file that fails to load is logged and remembered, and the old model keeps
-serving until the file changes again.
+of them ends. A file that fails to load (or whose lists fail) is logged and remembered, and the
+old model keeps serving until the file changes again. :meth:`ModelStore.close` stops a
+precomputation within a fraction of a second.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +55,9 @@ class ReloadResult:
 def load_recommender(path: Path, settings: Settings) -> Recommender:
     """Load the artifact at ``path``, build the served model and smoke-test it.
 
+    The model's precomputed lists are not computed yet (see
+    :meth:`~streamrec.recommender.Recommender.precompute`); it answers by full scoring.
+
     Parameters
     ----------
     path : Path
@@ -68,6 +78,7 @@ def load_recommender(path: Path, settings: Settings) -> Recommender:
         max_users=settings.precompute_max_users,
         threads=settings.precompute_threads,
         repeat_weight=settings.repeat_weight,
+        precompute_now=False,
     )
     # Serve one known and one unknown user before the model may take traffic.
     recommender.recommend(int(recommender.artifact.user_ids[0]), k=1)
@@ -98,7 +109,8 @@ class ModelStore:
     path : Path
         Where new models appear.
     build : callable
-        ``build(path) -> Recommender``; raises when the file is unusable.
+        ``build(path) -> Recommender``; raises when the file is unusable. The lists of the
+        model it returns may still be to compute (``precompute_now=False``).
     current : Recommender, optional
         An already loaded model; otherwise call :meth:`load` before serving.
     on_swap : callable, optional
@@ -123,10 +135,12 @@ class ModelStore:
         self._seen = file_signature(path) if current is not None else None
         self._lock = asyncio.Lock()
         # One low-priority thread for loading: building a model (precomputing every user's
-        # list) takes seconds of CPU that requests need more.
+        # list) takes seconds to minutes of CPU that requests need more.
         self._loader = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="model-load", initializer=_lower_priority
         )
+        self._jobs: set[Future[object]] = set()
+        self._closing = threading.Event()  # stops precomputations at shutdown
         self.loaded_at = time.time()
         if current is not None:
             self._on_swap(current)
@@ -139,10 +153,27 @@ class ModelStore:
         return self._current
 
     def load(self) -> Recommender:
-        """Load the model synchronously (at start-up, before serving); errors propagate."""
+        """Load the model synchronously (at start-up, before serving); errors propagate.
+
+        Its lists may still be to compute: see :meth:`precompute_in_background`.
+        """
         signature = file_signature(self.path)
         self._swap(self._build(self.path), signature)
         return self.current
+
+    def precompute_in_background(self) -> Future[object]:
+        """Compute the current model's lists in the loader thread; it serves meanwhile.
+
+        A failure is logged and the model keeps answering by full scoring. A reload waits for
+        this job, so a model is not replaced while its lists are computed (and the job, which
+        holds it, ends with them or when :meth:`close` stops it).
+
+        Returns
+        -------
+        concurrent.futures.Future
+            Done when the lists are ready, failed or stopped (or precomputation is off).
+        """
+        return self._submit(_precompute_logged, self.current, self._closing)
 
     async def reload(self) -> ReloadResult:
         """Load ``path`` in a worker thread and swap it in; one reload runs at a time.
@@ -157,8 +188,7 @@ class ModelStore:
             previous = self.current.model_version
             started = time.perf_counter()
             try:
-                loop = asyncio.get_running_loop()
-                new = await loop.run_in_executor(self._loader, self._build, self.path)
+                new = await asyncio.wrap_future(self._submit(self._build_complete, self.path))
             except Exception as exc:  # any failure of a new file must leave serving intact
                 self._seen = signature
                 logger.error("reload of %s failed, still serving %s: %s", self.path, previous, exc)
@@ -174,9 +204,15 @@ class ModelStore:
             )
             return ReloadResult(new.model_version, previous, seconds)
 
-    def close(self) -> None:
-        """Stop the loader thread (a load in progress is abandoned)."""
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the loader thread: queued loads are cancelled, a precomputation is stopped.
+
+        Waits up to ``timeout`` seconds for the job in progress to end (a precomputation ends
+        within a fraction of a second; reading an artifact is not interruptible).
+        """
+        self._closing.set()
         self._loader.shutdown(wait=False, cancel_futures=True)
+        wait(list(self._jobs), timeout=timeout)
 
     async def watch(self, interval: float) -> None:
         """Poll ``path`` every ``interval`` seconds and reload when the file changes."""
@@ -190,8 +226,34 @@ class ModelStore:
             except ReloadError:
                 pass  # logged by reload; retried when the file changes again
 
+    def _submit(self, job: Callable[..., object], *args: object) -> Future[object]:
+        """Run ``job(*args)`` in the loader thread; :meth:`close` waits for it."""
+        future = self._loader.submit(job, *args)
+        self._jobs.add(future)
+        future.add_done_callback(self._jobs.discard)
+        return future
+
+    def _build_complete(self, path: Path) -> Recommender:
+        """A new model with its lists computed (in the loader thread, before it may serve)."""
+        new = self._build(path)
+        new.precompute(self._closing)
+        if new.precompute_state == "stopped":
+            raise ReloadError(f"loading {path} was stopped: the server is shutting down")
+        return new
+
     def _swap(self, new: Recommender, signature: Signature | None) -> None:
         self._current = new  # the swap: one reference assignment, atomic for readers
         self._seen = signature
         self.loaded_at = time.time()
         self._on_swap(new)
+
+
+def _precompute_logged(recommender: Recommender, stop: threading.Event) -> None:
+    """Compute ``recommender``'s lists; a failure is logged, never raised (it keeps serving)."""
+    try:
+        recommender.precompute(stop)
+    except Exception:
+        logger.exception(
+            "precomputing the lists of model %s failed; requests are scored in full",
+            recommender.model_version,
+        )

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from streamrec.recommender import MAX_K, Source
+from streamrec.recommender import MAX_K, PrecomputeState, Source
 
 MAX_USER_ID = 2**63 - 1
 MAX_NAMES = 10_000
@@ -189,9 +189,19 @@ class ServingInfo(BaseModel):
     """How the model is held in memory."""
 
     loaded_at: str = Field(examples=["2026-11-22T17:31:05Z"])
-    precomputed_users: int = Field(description="Users with a precomputed list.", examples=[100000])
+    precompute_state: PrecomputeState = Field(
+        description="The precomputed lists: 'running' while computed after start-up (requests "
+        "are scored in full meanwhile, with the same results), 'ready', 'failed' or 'stopped' "
+        "(scored in full), 'off' (precompute_top_n or precompute_max_users is 0), 'pending'.",
+        examples=["ready"],
+    )
+    precomputed_users: int = Field(
+        description="Users with a precomputed list (0 until ready).", examples=[100000]
+    )
     precompute_top_n: int = Field(examples=[128])
-    precompute_seconds: float = Field(examples=[21.4])
+    precompute_seconds: float = Field(
+        description="Time the precomputation took (while running: so far).", examples=[21.4]
+    )
     repeat_weight: float = Field(
         description="Default boost of the user's own streamers when they are kept.",
         examples=[10.0],

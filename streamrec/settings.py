@@ -49,14 +49,15 @@ class Settings(BaseSettings):
         128,
         ge=0,
         le=10_000,
-        description="Streamers ranked per user at model load, so requests with k up to about "
-        "this need no catalogue scan; 0 = score every request in full.",
+        description="Streamers ranked per user at model load (at start-up in the background, "
+        "requests being scored in full meanwhile), so requests with k up to about this need no "
+        "catalogue scan; 0 = score every request in full.",
     )
     precompute_max_users: int = Field(
         100_000,
         ge=0,
         description="Users (most active first) whose lists are precomputed; each costs "
-        "4 * precompute_top_n bytes and one scoring pass over the catalogue at load.",
+        "4 * precompute_top_n bytes and one scoring pass over the catalogue.",
     )
     repeat_weight: float = Field(
         10.0,

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from streamrec import artifact, data
+from streamrec.recommender import Recommender
 from streamrec.train import ALSParams, fit_als
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,3 +103,29 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def wait_for_state(model: Recommender, state: str, timeout: float = 10) -> None:
+    """Wait until ``model``'s precomputed lists reach ``state`` (they change in a thread)."""
+    deadline = time.monotonic() + timeout
+    while model.precompute_state != state:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"lists never became {state!r}: {model.precompute_state!r}")
+        time.sleep(0.001)
+
+
+def wait_for_lists(http: httpx.Client, state: str = "ready", timeout: float = 10) -> dict:
+    """Poll ``GET /model`` until the precomputed lists reach ``state``; return its ``serving``."""
+    deadline = time.monotonic() + timeout
+    while (info := http.get("/model").json()["serving"])["precompute_state"] != state:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"lists never became {state!r}, last seen: {info}")
+        time.sleep(0.01)
+    return info
+
+
+class FailingGate(threading.Event):
+    """A precompute gate that raises: the precomputation fails as on a real error."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        raise MemoryError("no room for the lists")

@@ -2,22 +2,35 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from streamrec import artifact
 from streamrec.api import create_app
+from streamrec.recommender import Recommender
 from streamrec.settings import Settings
-from tests.conftest import checkerboard_rows, fit_artifact, held_out, serving, sessions_frame
+from tests.conftest import (
+    checkerboard_rows,
+    fit_artifact,
+    held_out,
+    serving,
+    sessions_frame,
+    wait_for_lists,
+    wait_for_state,
+)
 
 
 @pytest.fixture(scope="module")
 def client(checkerboard_model_path: Path) -> Iterator[httpx.Client]:
     settings = Settings(model_path=checkerboard_model_path, default_k=5)
     with serving(create_app(settings)) as url, httpx.Client(base_url=url) as http:
+        wait_for_lists(http)
         yield http
 
 
@@ -102,6 +115,71 @@ def test_openapi_documents_the_route_with_examples(client: httpx.Client) -> None
     assert route["summary"] == "Top-K streamers for a user"
     assert route["responses"]["200"]["content"]["application/json"]["schema"]
     assert client.get("/docs").status_code == 200
+
+
+# -- start-up: the port opens before the precomputed lists are ready ----------------------
+
+
+@pytest.fixture(scope="module")
+def random_artifact() -> artifact.Artifact:
+    """A model of random tastes: clear score gaps, so every path ranks exactly alike."""
+    rng = np.random.default_rng(0)
+    rows = [
+        (1000 + u, f"s{i:02d}", 0, int(rng.integers(1, 20)))
+        for u in range(60)
+        for i in rng.choice(30, size=8, replace=False).tolist()
+    ]
+    return fit_artifact(sessions_frame(rows), seed=1)
+
+
+def answers(http: httpx.Client, users: range) -> list[list[list[str]]]:
+    """Each user's lists: GET (k=5, k=10 with watched kept) and POST with an exclusion."""
+    return [
+        [
+            http.get(f"/recomendations/user/{user}", params={"k": 5}).json()["personal"],
+            http.get(
+                f"/recomendations/user/{user}", params={"k": 10, "exclude_watched": False}
+            ).json()["personal"],
+            http.post(f"/recomendations/user/{user}", json={"k": 4, "exclude": ["s03"]}).json()[
+                "personal"
+            ],
+        ]
+        for user in users
+    ]
+
+
+def test_server_answers_alike_before_and_after_the_lists_are_ready(
+    random_artifact: artifact.Artifact,
+) -> None:
+    gate = threading.Event()
+    model = Recommender(random_artifact, precompute_now=False, precompute_gate=gate)
+    with (
+        serving(create_app(Settings(reload_interval=0), model)) as url,
+        httpx.Client(base_url=url) as http,
+    ):
+        running = wait_for_lists(http, "running")  # the loader thread waits at the gate
+        assert (running["precomputed_users"], running["precompute_seconds"]) == (0, 0)
+        assert "streamrec_precomputed_users 0.0" in http.get("/metrics").text
+        before = answers(http, range(1000, 1060))
+        gate.set()
+        ready = wait_for_lists(http)
+        after = answers(http, range(1000, 1060))
+        assert "streamrec_precomputed_users 60.0" in http.get("/metrics").text
+    assert ready["precomputed_users"] == 60 and ready["precompute_seconds"] > 0
+    assert before == after
+    assert all(len(lists[0]) == 5 for lists in before)
+
+
+def test_shutdown_while_the_lists_are_computed_does_not_wait_for_them(
+    random_artifact: artifact.Artifact,
+) -> None:
+    model = Recommender(random_artifact, precompute_now=False, precompute_gate=threading.Event())
+    with serving(create_app(Settings(reload_interval=0), model)) as url:
+        assert httpx.get(f"{url}/recomendations/user/1000").status_code == 200
+        wait_for_state(model, "running")
+        stopping = time.monotonic()
+    assert time.monotonic() - stopping < 5
+    assert model.precompute_state == "stopped"
 
 
 def test_startup_with_missing_model_fails(tmp_path: Path) -> None:
@@ -203,6 +281,7 @@ def test_model_reports_metadata_and_serving(client: httpx.Client) -> None:
     assert body["counts"] == {"users": 40, "streamers": 20, "nonzeros": 360, "factors": 4}
     assert body["evaluation"] is None and body["created_at"].endswith("Z")
     assert body["serving"]["precomputed_users"] == 40
+    assert body["serving"]["precompute_state"] == "ready"
     assert body["serving"]["repeat_weight"] == 10.0
 
 
@@ -217,6 +296,7 @@ def test_metrics_count_requests_sources_and_model(client: httpx.Client) -> None:
     assert 'streamrec_recommendations_total{endpoint="user",source="als"}' in text
     assert 'streamrec_model_info{created_at="' in text and f'model_version="{version}"' in text
     assert 'streamrec_model_loads_total{result="success"} 1.0' in text
+    assert "streamrec_precomputed_users 40.0" in text
 
 
 # -- limits: every one is a 422 naming the field ----------------------------------------------

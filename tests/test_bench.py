@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import _loadgen
+from bench import _loadgen, startup
 from bench.__main__ import discover, main
 from bench._floor import create_floor_app
 from tests.conftest import serving
@@ -35,3 +35,9 @@ def test_python_load_generator_drives_the_floor_app() -> None:
         result = _loadgen.run(host, int(port), requests, connections=2, seconds=0.3)
     assert result.requests > 10 and result.errors == 0
     assert 0 < result.p50_ms <= result.p99_ms
+
+
+def test_startup_benchmark_times_the_real_server(checkerboard_model_path) -> None:
+    result = startup.measure(checkerboard_model_path, user_id=1000, timeout=60)
+    assert 0 < result.health <= result.first_answer <= result.lists_ready
+    assert result.rss_bytes > 0 and result.request_ms > 0

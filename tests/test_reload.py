@@ -13,9 +13,17 @@ import pytest
 
 from streamrec import artifact
 from streamrec.api import create_app
+from streamrec.recommender import Recommender
 from streamrec.reload import ModelStore, ReloadError, load_recommender
 from streamrec.settings import Settings
-from tests.conftest import checkerboard_rows, fit_artifact, serving, sessions_frame
+from tests.conftest import (
+    FailingGate,
+    checkerboard_rows,
+    fit_artifact,
+    serving,
+    sessions_frame,
+    wait_for_state,
+)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +52,8 @@ def test_reload_swaps_and_requests_keep_the_model_they_started_with(
     path = artifact.save(versions[0], tmp_path / "model.npz")
     store = store_for(path)
     in_flight = store.current
+    store.precompute_in_background().result(timeout=10)
+    assert in_flight.precompute_state == "ready"
     artifact.save(versions[1], path)
     result = asyncio.run(store.reload())
     assert (result.previous_version, result.model_version) == (
@@ -51,12 +61,88 @@ def test_reload_swaps_and_requests_keep_the_model_they_started_with(
         versions[1].model_version,
     )
     assert store.current.model_version == versions[1].model_version
+    assert store.current.precompute_state == "ready"  # built completely before the swap
     assert in_flight.model_version == versions[0].model_version
     assert in_flight.recommend(1000, k=3).source == "als"  # the old model still answers
     in_flight.filters(["s01"])  # fills its name cache, which must not keep it alive
     old = weakref.ref(in_flight)
     del in_flight
     assert old() is None  # freed at once when its last request ends, no GC cycle needed
+    store.close()
+
+
+def gated_store(path: Path, gate: threading.Event) -> ModelStore:
+    """A loaded store whose models wait for ``gate`` before computing their lists."""
+
+    def build(p: Path) -> Recommender:
+        return Recommender(artifact.load(p), precompute_now=False, precompute_gate=gate)
+
+    store = ModelStore(path, build)
+    store.load()
+    return store
+
+
+def test_first_model_serves_while_its_lists_are_computed(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    gate = threading.Event()
+    store = gated_store(artifact.save(versions[0], tmp_path / "model.npz"), gate)
+    job = store.precompute_in_background()
+    model = store.current
+    wait_for_state(model, "running")
+    want = model.recommend(1000, k=3)
+    assert model.recommend_cached(1000, k=3) is None  # no lists yet: the route scans
+    gate.set()
+    job.result(timeout=10)
+    assert model.precompute_state == "ready"
+    assert model.recommend_cached(1000, k=3) == want
+    store.close()
+
+
+def test_close_stops_the_lists_in_progress_promptly(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    store = gated_store(artifact.save(versions[0], tmp_path / "model.npz"), threading.Event())
+    job = store.precompute_in_background()
+    wait_for_state(store.current, "running")
+    started = time.monotonic()
+    store.close()
+    assert time.monotonic() - started < 2
+    assert job.done() and store.current.precompute_state == "stopped"
+
+
+def test_reload_waits_for_the_first_lists_and_swaps_a_complete_model(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    gate = threading.Event()
+    path = artifact.save(versions[0], tmp_path / "model.npz")
+    store = gated_store(path, gate)
+    first = weakref.ref(store.current)
+    store.precompute_in_background()
+    artifact.save(versions[1], path)
+
+    async def scenario() -> str:
+        reload = asyncio.create_task(store.reload())
+        await asyncio.sleep(0.1)
+        assert not reload.done()  # queued behind the first model's lists
+        gate.set()
+        return (await reload).model_version
+
+    assert asyncio.run(scenario()) == versions[1].model_version
+    assert store.current.precompute_state == "ready"
+    assert first() is None  # the finished job does not keep the replaced model alive
+    store.close()
+
+
+def test_failed_background_lists_are_logged_and_full_scoring_goes_on(
+    tmp_path: Path, versions: list[artifact.Artifact], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = gated_store(artifact.save(versions[0], tmp_path / "model.npz"), FailingGate())
+    store.precompute_in_background().result(timeout=10)  # the job itself does not raise
+    assert store.current.precompute_state == "failed"
+    assert store.current.recommend(1000, k=3).source == "als"
+    assert f"precomputing the lists of model {versions[0].model_version} failed" in caplog.text
+    assert "no room for the lists" in caplog.text
     store.close()
 
 

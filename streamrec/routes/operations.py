@@ -36,6 +36,7 @@ async def model_info(recommender: RecommenderDep, store: StoreDep) -> ModelRespo
         evaluation=meta.get("evaluation"),
         serving=ServingInfo(
             loaded_at=loaded_at.isoformat().replace("+00:00", "Z"),
+            precompute_state=recommender.precompute_state,
             precomputed_users=recommender.precomputed_users,
             precompute_top_n=recommender.top_n,
             precompute_seconds=round(recommender.precompute_seconds, 3),

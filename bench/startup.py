@@ -1,0 +1,147 @@
+"""Server start-up: seconds from launch to the open port, the first answer and the lists.
+
+Starts the real server (``python platform.py --model MODEL``) and polls it every 0.1 s: the
+time until ``GET /health`` answers (the port is open), until ``GET
+/recomendations/user/{id}?k=10`` for a known user answers 200 (the first answer), and until
+``GET /model`` reports the precomputed lists ready (a server that reports no
+``precompute_state`` has them ready before its port opens); then it times one request.
+One row per ``--repeat``.
+
+    python -m bench startup -- --model models/model.npz
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from streamrec import artifact
+
+ROOT = Path(__file__).resolve().parent.parent
+POLL_SECONDS = 0.1
+
+
+@dataclass(frozen=True)
+class Startup:
+    """Seconds from launching the server to each milestone, its resident memory once the
+    lists are ready, and the milliseconds of one request then (k=10)."""
+
+    health: float
+    first_answer: float
+    lists_ready: float
+    rss_bytes: int
+    request_ms: float
+
+
+def measure(model_path: Path, user_id: int, timeout: float = 1800.0) -> Startup:
+    """Launch ``platform.py`` on ``model_path`` and time its start-up (see the module)."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "platform.py", "--model", str(model_path), "--port", str(port)]
+    started = time.perf_counter()
+    with (
+        subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        ) as proc,
+        httpx.Client(base_url=url, timeout=60) as http,
+    ):
+        try:
+
+            def until(check: str) -> float:
+                while True:
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"server exited with {proc.returncode} during start-up")
+                    if time.perf_counter() - started > timeout:
+                        raise RuntimeError(f"no {check} within {timeout:g} s")
+                    try:
+                        if _passes(http, check, user_id):
+                            return time.perf_counter() - started
+                    except httpx.TransportError:
+                        pass  # the port is not open yet
+                    time.sleep(POLL_SECONDS)
+
+            health = until("health")
+            first_answer = until("answer")
+            lists_ready = until("lists")
+            rss = rss_bytes(proc.pid)
+            t = time.perf_counter()
+            http.get(f"/recomendations/user/{user_id}", params={"k": 10}).raise_for_status()
+            request_ms = (time.perf_counter() - t) * 1000
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    return Startup(health, first_answer, lists_ready, rss, request_ms)
+
+
+def _passes(http: httpx.Client, check: str, user_id: int) -> bool:
+    if check == "health":
+        return http.get("/health").status_code == 200
+    if check == "answer":
+        got = http.get(f"/recomendations/user/{user_id}", params={"k": 10})
+        return got.status_code == 200 and got.json()["source"] == "als"
+    serving = http.get("/model").json()["serving"]
+    return serving.get("precompute_state", "ready") in ("ready", "off", "failed")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of process ``pid`` (Linux /proc)."""
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench startup",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--model", type=Path, required=True, help="model artifact to serve")
+    parser.add_argument("--repeat", type=int, default=1, help="server starts to time")
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error(f"--repeat must be >= 1, got {args.repeat}")
+    model = artifact.load(args.model)
+    user_id, counts = int(model.user_ids[0]), model.metadata.get("counts", {})
+    del model
+    print(
+        f"model: {args.model.name}, {counts.get('users', 0):,} users x "
+        f"{counts.get('streamers', 0):,} streamers, {counts.get('factors', 0)} factors; "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+    )
+    print()
+    print(
+        "| run | port open (/health) s | first answer s | lists ready s | server RSS GB "
+        "| one request ms |"
+    )
+    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    for run in range(1, args.repeat + 1):
+        result = measure(args.model, user_id)
+        print(
+            f"| {run} | {result.health:.1f} | {result.first_answer:.1f} | "
+            f"{result.lists_ready:.1f} | {result.rss_bytes / 1e9:.2f} | "
+            f"{result.request_ms:.1f} |",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
