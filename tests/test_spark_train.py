@@ -127,7 +127,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 def test_summary_names_the_engine_and_keeps_its_shape(trained: Trained) -> None:
     lines = trained.summary.strip().splitlines()
     assert [line.split()[0] for line in lines] == ["data", "matrix", "params", "time", "artifact"]
-    assert lines[2].startswith("params     spark 4.") and "on local[2]:" in lines[2]
+    assert lines[2].startswith("params     spark 4.")
+    assert f"on local[2] (regParam {DEFAULT_REG_PARAM:.4g}):" in lines[2]
 
 
 @needs_spark

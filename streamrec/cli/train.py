@@ -161,7 +161,7 @@ def train(
             "spark_master": spark_master,
             "spark_reg_param": run.reg_param,
         }
-        engine_name = f"spark {run.spark_version} on {spark_master}"
+        engine_name = f"spark {run.spark_version} on {spark_master} (regParam {run.reg_param:.4g})"
     else:
         sessions, report = data.read_sessions(data_path)
         interactions = data.build_interactions(sessions)
