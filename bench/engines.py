@@ -33,6 +33,7 @@ from streamrec import artifact, data, synth
 from streamrec.metrics import mean_hit_rate_at_k, mean_ndcg_at_k
 from streamrec.popularity import PopularityRanker
 from streamrec.recommender import Recommender
+from streamrec.spark_train import DEFAULT_REG_PARAM
 from streamrec.split import Fold
 from streamrec.train import ALSParams, fit_als
 
@@ -173,8 +174,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--spark-reg-param",
         type=float,
-        default=None,
-        help="Spark regParam as is (default: mapped from --regularization)",
+        default=DEFAULT_REG_PARAM,
+        help="Spark regParam as is; a negative value maps --regularization "
+        "(regularization * users / nnz)",
     )
     return parser
 
@@ -204,7 +206,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         implicit_model, implicit_wall, implicit_fit = run_implicit(train_path, params)
         spark_model, spark_wall, spark_fit, reg_param = run_spark(
-            train_path, params, args.spark_master, args.spark_reg_param
+            train_path,
+            params,
+            args.spark_master,
+            None if args.spark_reg_param < 0 else args.spark_reg_param,
         )
         rows = [
             Row("implicit", implicit_wall, implicit_fit, *score(implicit_model, test, args.k)),

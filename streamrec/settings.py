@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Confidence = Literal["linear", "log"]
@@ -86,6 +86,22 @@ class Settings(BaseSettings):
     )
     eps: float = Field(1.0, gt=0, description="Watch-time scale of the 'log' confidence.")
     seed: int = Field(0, ge=0, description="Random seed of the factor initialisation.")
+    spark_reg_param: float | None = Field(
+        0.5,
+        ge=0,
+        allow_inf_nan=False,
+        description="regParam of the Spark engine (als_fit.py --engine spark), which scales it "
+        "by each user's and streamer's number of ratings; empty = map regularization as "
+        "regularization * users / pairs (collapses at the default regularization).",
+    )
+
+    @field_validator("spark_reg_param", mode="before")
+    @classmethod
+    def _empty_is_mapped(cls, value: object) -> object:
+        """An empty ``spark_reg_param`` (``spark_reg_param=`` in .env) means None: mapped."""
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return None
+        return value
 
 
 @lru_cache

