@@ -18,7 +18,7 @@ from fastapi import Path as PathParam
 
 from bench import _app
 from streamrec.recommender import MAX_K
-from streamrec.schemas import MAX_USER_ID, UserRequest
+from streamrec.schemas import MAX_REPEAT_WEIGHT, MAX_USER_ID, UserRequest
 
 
 def create_floor_app(get_body: bytes, post_body: bytes) -> FastAPI:
@@ -30,6 +30,9 @@ def create_floor_app(get_body: bytes, post_body: bytes) -> FastAPI:
         user_id: Annotated[int, PathParam(ge=0, le=MAX_USER_ID)],
         k: Annotated[int | None, Query(ge=1, le=MAX_K)] = None,
         exclude_watched: bool = True,
+        repeat_weight: Annotated[
+            float | None, Query(ge=0, le=MAX_REPEAT_WEIGHT, allow_inf_nan=False)
+        ] = None,
     ) -> Response:
         return Response(get_body, media_type="application/json")
 
