@@ -104,6 +104,20 @@ def test_top_k_orders_by_score_then_index_and_maps_candidates() -> None:
         topn.top_k(scores, 0)
 
 
+@pytest.mark.parametrize("n_items", [3, 2_048, 2_049, 30_000])
+def test_top_k_matches_reference_on_short_rows_and_catalogue_scans(n_items: int) -> None:
+    # Integer scores: many ties; a fifth of the items filtered out with -inf.
+    rng = np.random.default_rng(n_items)
+    scores = rng.integers(0, 50, size=n_items).astype(np.float32)
+    scores[rng.random(n_items) < 0.2] = -np.inf
+    for k in (1, 10, 128, 1000):
+        want = reference(scores[np.newaxis, :], k)[0]
+        np.testing.assert_array_equal(topn.top_k(scores, k), want[want >= 0])
+    only_two = np.full(n_items, -np.inf, dtype=np.float32)
+    only_two[[n_items - 1, 0]] = 1.0
+    assert topn.top_k(only_two, 10).tolist() == sorted({0, n_items - 1})
+
+
 @pytest.mark.parametrize("n_items", [1, 7, 300, 5_000, 20_011])
 @pytest.mark.parametrize("k", [1, 10, 50])
 def test_select_padded_matches_full_sort_with_ties_and_filtered_items(n_items: int, k: int) -> None:
