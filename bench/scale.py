@@ -21,8 +21,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench._process import rss_bytes
 from bench.startup import measure as measure_startup
-from bench.startup import rss_bytes
 from streamrec import artifact, data, synth
 from streamrec.train import ALSParams, fit_als
 

@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,6 +38,7 @@ import numpy as np
 
 from bench import _loadgen
 from bench._loadgen import LoadResult
+from bench._process import free_port, memory_kb
 
 DEFAULT = True
 ROOT = Path(__file__).resolve().parent.parent
@@ -256,18 +256,12 @@ class Running:
         return f"http://127.0.0.1:{self.port}"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def _process(
     command: list[str], log: Path, ready_path: str, env: dict[str, str] | None = None
 ) -> Iterator[Running]:
     """Start an app on a free port, wait until ``ready_path`` answers 200, stop it at exit."""
-    port = _free_port()
+    port = free_port()
     with log.open("w") as log_file:
         proc = subprocess.Popen(
             command + ["--port", str(port)],
@@ -337,13 +331,7 @@ def _measure(
 
 def _memory_mb(pid: int) -> dict[str, float]:
     """Resident memory now and at peak (Linux /proc), in MB."""
-    found = {}
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                found[key] = int(value.split()[0]) / 1024
-    return found
+    return {key: kb / 1024 for key, kb in memory_kb(pid).items()}
 
 
 def _sequential(url: str, n: int) -> LoadResult:

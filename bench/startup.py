@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from bench._process import free_port, rss_bytes
 from streamrec import artifact
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,7 +44,7 @@ class Startup:
 
 def measure(model_path: Path, user_id: int, timeout: float = 1800.0) -> Startup:
     """Launch ``platform.py`` on ``model_path`` and time its start-up (see the module)."""
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "platform.py", "--model", str(model_path), "--port", str(port)]
     started = time.perf_counter()
@@ -90,21 +90,6 @@ def _passes(http: httpx.Client, check: str, user_id: int) -> bool:
         return got.status_code == 200 and got.json()["source"] == "als"
     serving = http.get("/model").json()["serving"]
     return serving.get("precompute_state", "ready") in ("ready", "off", "failed")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_bytes(pid: int) -> int:
-    """Resident set size of process ``pid`` (Linux /proc)."""
-    with open(f"/proc/{pid}/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
