@@ -7,7 +7,7 @@ that scores the whole catalogue runs in the thread pool so the loop never waits 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -48,6 +48,16 @@ async def _recommend(
     return result
 
 
+def _user_payload(user_id: int, result: Recommendation, model_version: str) -> dict[str, Any]:
+    """The body of a known user's list (``RecommendationResponse``'s fields, in its order)."""
+    return {
+        "user_id": user_id,
+        "personal": result.items,
+        "source": result.source,
+        "model_version": model_version,
+    }
+
+
 async def recommend_for_user(
     request: Request,
     user_id: UserIdPath,
@@ -70,14 +80,7 @@ async def recommend_for_user(
         recommender, user_id, k or settings.default_k, exclude_watched, NO_FILTERS, repeat_weight
     )
     monitoring.served("user", result.source)
-    return json_response(
-        {
-            "user_id": user_id,
-            "personal": result.items,
-            "source": result.source,
-            "model_version": recommender.model_version,
-        }
-    )
+    return json_response(_user_payload(user_id, result, recommender.model_version))
 
 
 async def recommend_for_user_filtered(
@@ -91,15 +94,9 @@ async def recommend_for_user_filtered(
         recommender, user_id, k, body.exclude_watched, filters, body.repeat_weight
     )
     monitoring.served("user", result.source)
-    return json_response(
-        {
-            "user_id": user_id,
-            "personal": result.items,
-            "source": result.source,
-            "model_version": recommender.model_version,
-            "unknown_streamers": result.unknown_streamers,
-        }
-    )
+    payload = _user_payload(user_id, result, recommender.model_version)
+    payload["unknown_streamers"] = result.unknown_streamers
+    return json_response(payload)
 
 
 def recommend_for_history(
