@@ -2,8 +2,8 @@
 
 Pure numpy; no HTTP. Built once per artifact, and everything that does not depend on the
 request happens here at load time: each known user's best ``top_n`` unwatched streamers (in
-vectorised chunks, see :mod:`streamrec.topn`), the name index, the popularity ranks, normalised
-item factors and the fold-in Gram matrix. A typical request then reads a short precomputed list
+vectorised chunks, see :mod:`streamrec.topn`), the name index, the popularity ranks, item
+norms and the fold-in Gram matrix. A typical request then reads a short precomputed list
 and filters it; it touches no item-sized array. Requests the list cannot answer (filters
 that leave fewer than ``k``, users outside the precomputed set) score the whole catalogue.
 
@@ -184,8 +184,10 @@ class Recommender:
         self._resolve_joined = functools.lru_cache(maxsize=8)(
             functools.partial(_resolve_joined, self._index, self._item_factors)
         )
-        norms = np.linalg.norm(self._item_factors, axis=1, keepdims=True)
-        self._unit_items = self._item_factors / np.where(norms > 0, norms, 1).astype(np.float32)
+        # Item norms for cosine similarity; not a normalised copy of the factors, which would
+        # hold another catalogue-sized matrix in memory for one rarely called route.
+        norms = np.linalg.norm(self._item_factors, axis=1)
+        self._item_norms = np.where(norms > 0, norms, 1).astype(np.float32)
         self._fold_in = FoldIn(self._item_factors, params_from_metadata(self.metadata))
         self.top_n = top_n
         self._threads = threads
@@ -495,7 +497,8 @@ class Recommender:
         item = self._index.get(name)
         if item is None:
             raise UnknownStreamerError(name)
-        scores = self._unit_items @ self._unit_items[item]
+        scores = self._item_factors @ self._item_factors[item]
+        scores /= self._item_norms * self._item_norms[item]
         scores[item] = -np.inf
         return self._names[topn.top_k(scores, k)].tolist()
 
