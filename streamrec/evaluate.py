@@ -275,7 +275,7 @@ class ModelResult:
     eval_seconds: float
     topk: dict[str, dict[str, dict[str, np.ndarray]]]
     live: dict[str, dict[str, float]]
-    live_ranks: np.ndarray = field(default_factory=lambda: np.empty(0, np.int64), repr=False)
+    live_ranks: np.ndarray = field(repr=False)
     """Protocol 2 rank of each evaluated user's target, in the fold's user order."""
 
 

@@ -129,7 +129,7 @@ def paired_against_best(evaluation: Evaluation, k: int = 1) -> dict[str, PairedH
     return {
         m.name: paired_hits(m.live_ranks, best.live_ranks, k)
         for m in evaluation.models
-        if m is not best and len(m.live_ranks) == len(best.live_ranks)
+        if m is not best
     }
 
 
