@@ -34,7 +34,7 @@ from streamrec.metrics import mean_hit_rate_at_k, mean_ndcg_at_k
 from streamrec.popularity import PopularityRanker
 from streamrec.recommender import Recommender
 from streamrec.spark_train import DEFAULT_REG_PARAM
-from streamrec.split import Fold
+from streamrec.split import DEFAULT_WINDOW, Fold
 from streamrec.train import ALSParams, fit_als
 
 logger = logging.getLogger("bench.engines")
@@ -168,7 +168,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--regularization", type=float, default=ALSParams.regularization)
     parser.add_argument("--alpha", type=float, default=ALSParams.alpha)
-    parser.add_argument("--test-steps", type=int, default=250, help="held-out window")
+    parser.add_argument("--test-steps", type=int, default=DEFAULT_WINDOW, help="held-out window")
     parser.add_argument("--k", type=int, default=10)
     parser.add_argument("--spark-master", default="local[2]")
     parser.add_argument(

@@ -15,12 +15,10 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from streamrec import data as sessions_data
 from streamrec.baselines import ALS
 from streamrec.evaluate import FoldData, evaluate_topk, prepare_fold
 from streamrec.split import DEFAULT_WINDOW, TimeSplit
@@ -194,7 +192,7 @@ def tune_als(
 
 
 def run_tuning(
-    data_path: str | Path,
+    sessions: pd.DataFrame,
     start: ALSParams,
     *,
     budget_seconds: float,
@@ -202,12 +200,13 @@ def run_tuning(
     window: int = DEFAULT_WINDOW,
     echo: Callable[[str], None] = logger.info,
 ) -> ALSParams:
-    """``als_fit.py --tune``: search on the file's validation window, report, return the best.
+    """``als_fit.py --tune``: search on the sessions' validation window, report, return the best.
 
-    Each finished trial and then the table of all trials go to ``echo`` (the command line
-    passes ``print``). The returned setting keeps ``start.seed``.
+    ``sessions`` as :func:`streamrec.data.read_sessions` returns them (the command line reads
+    the file once, for the search and the final training). Each finished trial and then the
+    table of all trials go to ``echo`` (the command line passes ``print``). The returned
+    setting keeps ``start.seed``.
     """
-    sessions, _ = sessions_data.read_sessions(data_path)
     echo(
         f"tuning on the validation window (W = {window} steps) for up to {budget_seconds:g}s; "
         f"objective {OBJECTIVE} (protocol 1, watched streamers excluded)"

@@ -7,13 +7,18 @@ import logging
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import implicit
 
 from streamrec import artifact, data
 from streamrec.cli import fail, load_settings
 from streamrec.spark_train import DEFAULT_REG_PARAM, SparkUnavailableError, fit_spark
+from streamrec.split import DEFAULT_WINDOW
 from streamrec.train import ALSParams, TrainingError, fit_als
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tune-budget", type=float, default=600.0, help="--tune seconds")
     parser.add_argument("--tune-trials", type=int, default=None, help="--tune max trials")
-    parser.add_argument("--window", type=int, default=250, help="--tune: W, steps")
+    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="--tune: W, steps")
     return parser
 
 
@@ -101,12 +106,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         return fail(str(exc))
+    loaded = None
     if args.tune:
         from streamrec.tune import run_tuning
 
         try:
+            loaded = data.read_sessions(args.data)
             params = run_tuning(
-                args.data,
+                loaded[0],
                 params,
                 budget_seconds=args.tune_budget,
                 max_trials=args.tune_trials,
@@ -124,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             engine=args.engine,
             spark_master=args.spark_master,
             spark_reg_param=args.spark_reg_param,
+            loaded=loaded,
         )
     except (data.DataError, TrainingError, artifact.ArtifactError, SparkUnavailableError) as exc:
         return fail(str(exc))
@@ -141,11 +149,14 @@ def train(
     engine: str = "implicit",
     spark_master: str = "local[2]",
     spark_reg_param: float | None = DEFAULT_REG_PARAM,
+    loaded: tuple[pd.DataFrame, data.LoadReport] | None = None,
 ) -> str:
     """Run the whole pipeline with ``engine`` ("implicit" or "spark"); return the summary.
 
     ``spark_reg_param`` is Spark's ``regParam`` (None: mapped from ``params.regularization``
     by :func:`streamrec.spark_train.spark_reg_param`); the implicit engine ignores it.
+    ``loaded`` is ``data_path`` already read by :func:`streamrec.data.read_sessions` (e.g. for
+    ``--tune``), so the implicit engine does not read it again; Spark reads the file itself.
     """
     if engine not in ("implicit", "spark"):
         raise ValueError(f"engine must be 'implicit' or 'spark', got {engine!r}")
@@ -163,7 +174,7 @@ def train(
         }
         engine_name = f"spark {run.spark_version} on {spark_master} (regParam {run.reg_param:.4g})"
     else:
-        sessions, report = data.read_sessions(data_path)
+        sessions, report = loaded or data.read_sessions(data_path)
         interactions = data.build_interactions(sessions)
         del sessions
         loaded = time.perf_counter()
