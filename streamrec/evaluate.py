@@ -23,6 +23,7 @@ McNemar test (:func:`paired_hits`): close means need it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Iterator, Sequence
@@ -80,7 +81,14 @@ class FoldData:
     cold_users: int
 
     def relevant(self) -> dict[str, sp.csr_matrix]:
-        """Protocol 1's relevant sets of the evaluated users, per target set (binary)."""
+        """Protocol 1's relevant sets of the evaluated users, per target set (binary).
+
+        Computed once per fold: every model and tuning trial is scored against the same sets.
+        """
+        return self._relevant
+
+    @functools.cached_property
+    def _relevant(self) -> dict[str, sp.csr_matrix]:
         target = (self.target[self.users] > 0).astype(np.int8)
         repeat = target.multiply(self.history[self.users] > 0).astype(np.int8).tocsr()
         new = (target - repeat).tocsr()
