@@ -28,6 +28,9 @@ _SAMPLE = 2048
 _OVERSAMPLE = 3
 # Up to this many items per row, sorting every score is as cheap as anything cleverer.
 _SMALL_CATALOGUE = 2048
+# A single row this long (and at least 16 x k) is cheaper to select by sampled threshold than by
+# partitioning every score; shorter rows do better with the partition (select's fixed cost).
+_LONG_ROW = 16_384
 
 
 def top_k(scores: np.ndarray, k: int, candidates: np.ndarray | None = None) -> np.ndarray:
@@ -54,7 +57,7 @@ def top_k(scores: np.ndarray, k: int, candidates: np.ndarray | None = None) -> n
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    if len(scores) > _SMALL_CATALOGUE:
+    if len(scores) > max(_LONG_ROW, 16 * k):
         # A catalogue scan: the sampled threshold of select() instead of a partition of every
         # score, which costs more than the scoring itself on a long row.
         order = select(scores[np.newaxis, :], min(k, len(scores)))[0]
