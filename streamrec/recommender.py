@@ -474,10 +474,7 @@ class Recommender:
         user = self._fold_in.user_factors(items, totals)
         watched = items.astype(np.int32) if exclude_watched else _NONE
         boost = (items, bonus(totals, weight)) if weight else None
-        if filters.available is not None:
-            ranked = self._rank_available(user, filters, watched, k, boost)
-        else:
-            ranked = self._rank_all(user, k, np.union1d(watched, filters.exclude), boost)
+        ranked = self._rank(user, k, filters, watched, boost)
         return self._finish(ranked, k, filters, watched, "als-foldin")
 
     def similar(self, name: str, k: int) -> list[str]:
@@ -572,17 +569,28 @@ class Recommender:
         if row is None:
             return self._result(self._popular_list(k, filters, _NONE), "popular", filters)
         watched = self.watched(row) if exclude_watched else _NONE
-        user = self._user_factors[row]
-        if filters.available is not None:
-            ranked = self._rank_available(user, filters, watched, k, self._boost(row, weight))
-        else:
+        ranked = None
+        if filters.available is None:
             ranked = self._from_prefix(row, k, exclude_watched, filters.exclude, weight)
-            if ranked is None:
-                if not scan:
-                    return None
-                skip = np.union1d(watched, filters.exclude)
-                ranked = self._rank_all(user, k, skip, self._boost(row, weight))
+            if ranked is None and not scan:
+                return None
+        if ranked is None:
+            user, boost = self._user_factors[row], self._boost(row, weight)
+            ranked = self._rank(user, k, filters, watched, boost)
         return self._finish(ranked, k, filters, watched, "als")
+
+    def _rank(
+        self,
+        user: np.ndarray,
+        k: int,
+        filters: Filters,
+        watched: np.ndarray,
+        boost: Boost | None,
+    ) -> np.ndarray:
+        """Score ``user`` against the allowed items: the available ones, or the catalogue."""
+        if filters.available is not None:
+            return self._rank_available(user, filters, watched, k, boost)
+        return self._rank_all(user, k, np.union1d(watched, filters.exclude), boost)
 
     def _from_prefix(
         self, row: int, k: int, exclude_watched: bool, exclude: np.ndarray, weight: float
@@ -706,7 +714,8 @@ class Recommender:
     def _popular_list(self, k: int, filters: Filters, skip: np.ndarray) -> np.ndarray:
         """The ``k`` most popular allowed items that are not in ``skip``."""
         if filters.available is None:
-            return self._popular.top(k, exclude=np.union1d(skip, filters.exclude))
+            # top() needs neither sorted nor distinct items: no union1d on the cold-start GET.
+            return self._popular.top(k, exclude=np.concatenate((skip, filters.exclude)))
         allowed = self._allowed(filters, np.unique(skip))
         return allowed[np.argsort(self._popularity_rank[allowed], kind="stable")[:k]]
 
