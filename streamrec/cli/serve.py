@@ -9,7 +9,6 @@ from pathlib import Path
 
 import uvicorn
 
-from streamrec import artifact
 from streamrec.api import create_app
 from streamrec.cli import fail, load_settings
 from streamrec.reload import load_recommender
@@ -36,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Load before binding the port, so a bad model stops the server at once with one line.
     try:
         recommender = load_recommender(settings.model_path, settings)
-    except (artifact.ArtifactError, ValueError) as exc:
+    except ValueError as exc:  # artifact.ArtifactError is a ValueError
         return fail(str(exc))
     app = create_app(settings, recommender)
     uvicorn.run(
