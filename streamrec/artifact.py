@@ -27,6 +27,7 @@ from streamrec.popularity import PopularityRanker
 
 FORMAT_VERSION = 1
 _PICKLE_MAGIC = b"\x80"  # every pickle protocol >= 2 starts with the PROTO opcode
+_HISTORY_FIELDS = ("watch_sessions", "watch_last_step")
 
 
 class ArtifactError(ValueError):
@@ -51,6 +52,12 @@ class Artifact:
         float32 watch steps per (user, streamer) seen in training.
     metadata : dict
         JSON-serialisable: format version, creation time, engine, hyperparameters, counts, ...
+    ranker_model : str, optional
+        The live ranker, LightGBM's text model format (:mod:`streamrec.ranker`); its settings
+        are in ``metadata["ranker"]``.
+    watch_sessions, watch_last_step : numpy.ndarray, optional
+        float32, aligned with ``user_items.data``: sessions per (user, streamer) pair and the
+        last step watched, which the ranker's features read (present with a ranker).
     """
 
     user_factors: np.ndarray
@@ -60,6 +67,9 @@ class Artifact:
     popular: np.ndarray
     user_items: sp.csr_matrix
     metadata: dict[str, Any]
+    ranker_model: str | None = None
+    watch_sessions: np.ndarray | None = None
+    watch_last_step: np.ndarray | None = None
 
     @property
     def model_version(self) -> str:
@@ -142,6 +152,11 @@ def save(artifact: Artifact, path: str | Path) -> Path:
         "user_items_indices": user_items.indices.astype(np.int32),
         "user_items_data": user_items.data,
     }
+    if artifact.ranker_model is not None:
+        arrays["ranker_model"] = np.frombuffer(artifact.ranker_model.encode("utf-8"), np.uint8)
+    for name in _HISTORY_FIELDS:
+        if getattr(artifact, name) is not None:
+            arrays[name] = np.asarray(getattr(artifact, name), dtype=np.float32)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -214,7 +229,15 @@ def _from_arrays(arrays: dict[str, np.ndarray], path: Path) -> Artifact:
         )
     except (ValueError, TypeError, IndexError) as exc:
         raise ArtifactError(f"{path}: watched lists are corrupt: {exc}") from exc
+    ranker_model = None
+    if "ranker_model" in arrays:
+        try:
+            ranker_model = arrays["ranker_model"].tobytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ArtifactError(f"{path}: the ranker model is not UTF-8 text: {exc}") from exc
     artifact = Artifact(
+        ranker_model=ranker_model,
+        **{name: arrays.get(name) for name in _HISTORY_FIELDS},
         user_factors=user_factors,
         item_factors=item_factors,
         user_ids=need("user_ids"),
@@ -260,3 +283,14 @@ def _check(a: Artifact) -> None:
     indices = a.user_items.indices
     if len(indices) and (indices.min() < 0 or indices.max() >= n_items):
         raise ValueError("user_items has streamer indices out of range")
+    for name in _HISTORY_FIELDS:
+        values = getattr(a, name)
+        if values is None:
+            continue
+        if values.shape != (a.user_items.nnz,) or values.dtype != np.float32:
+            raise ValueError(
+                f"{name} must be {a.user_items.nnz} float32 values (one per watched pair), "
+                f"got {values.shape} {values.dtype}"
+            )
+        if not np.isfinite(values).all():
+            raise ValueError(f"{name} contains NaN or infinity")

@@ -23,6 +23,7 @@ McNemar test (:func:`paired_hits`): close means need it.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -194,8 +195,25 @@ def evaluate_topk(
 
 
 def live_ranks(model: Estimator, data: FoldData, live: LiveIndex) -> np.ndarray:
-    """Protocol 2: rank of each evaluated user's next streamer among those live then."""
+    """Protocol 2: rank of each evaluated user's next streamer among those live then.
+
+    A model with a ``live_scores(user, items)`` method (the served configuration, whose
+    ranking of a list depends on the whole list) scores each user's live streamers alone.
+    """
     ranks = np.empty(len(data.users), dtype=np.int64)
+    live_scores = getattr(model, "live_scores", None)
+    if live_scores is not None:
+        for j, (user, step, target) in enumerate(
+            zip(data.users, data.next_step, data.next_item, strict=True)
+        ):
+            items = live.live(int(step))
+            scores = live_scores(int(user), items)
+            at = np.searchsorted(items, target)
+            if at == len(items) or items[at] != target:
+                raise ValueError(f"the next streamer of user row {user} is not live then")
+            own = scores[at]
+            ranks[j] = 1 + int(((scores > own) | ((scores == own) & (items < target))).sum())
+        return ranks
     # Users sorted by step share their candidates, which keeps each batch's columns few.
     by_step = np.argsort(data.next_step, kind="stable")
     live_count = int(live.count(data.next_step).max(initial=1))
@@ -390,7 +408,11 @@ def evaluate(
     logger.info("prepared fold %s in %.1fs: %s", fold, time.perf_counter() - started, counts)
     evaluation = Evaluation(split=split, fold=chosen, counts=counts)
     for model in models:
-        model.fit(fold_data.history)
+        fit_sessions = getattr(model, "fit_sessions", None)
+        if fit_sessions is not None:  # trains on sessions, as als_fit.py does
+            fit_sessions(chosen.history(sessions), fold_data.history, fold_data.user_ids)
+        else:
+            model.fit(fold_data.history)
         started = time.perf_counter()
         topk = evaluate_topk(model, fold_data, max_k)
         ranks = live_ranks(model, fold_data, live)
@@ -412,4 +434,6 @@ def _params(model: Estimator) -> dict[str, Any]:
             params[name] = value.as_dict()
         elif isinstance(value, Estimator):
             params[name] = value.name
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            params[name] = dataclasses.asdict(value)
     return params

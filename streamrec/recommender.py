@@ -37,6 +37,7 @@ from streamrec.artifact import Artifact
 from streamrec.blend import DEFAULT_WEIGHT, bonus, check_weight
 from streamrec.foldin import FoldIn, params_from_metadata
 from streamrec.popularity import PopularityRanker
+from streamrec.ranker import LiveRanker, from_artifact
 
 logger = logging.getLogger(__name__)
 
@@ -118,10 +119,11 @@ class Recommender:
     threads : int
         Threads for the precomputation (BLAS is limited to one thread meanwhile).
     repeat_weight : float
-        Default blend weight of lists that keep watched streamers (``exclude_watched=False``):
-        each watched streamer's score gains ``repeat_weight * log(1 + watch steps)``
-        (:mod:`streamrec.blend`); 0 ranks by ALS alone. Lists without watched streamers are
-        unaffected.
+        Default blend weight of lists that keep watched streamers (``exclude_watched=False``)
+        when the artifact has no live ranker (:mod:`streamrec.ranker`), or when a request
+        asks for a weight: each watched streamer's score gains
+        ``repeat_weight * log(1 + watch steps)`` (:mod:`streamrec.blend`); 0 ranks by ALS
+        alone. Lists without watched streamers are unaffected.
     precompute_now : bool
         Compute the lists before returning. False leaves them to :meth:`precompute` (e.g. in a
         background thread); the instance answers every request by full scoring until then.
@@ -189,6 +191,7 @@ class Recommender:
         norms = np.linalg.norm(self._item_factors, axis=1)
         self._item_norms = np.where(norms > 0, norms, 1).astype(np.float32)
         self._fold_in = FoldIn(self._item_factors, params_from_metadata(self.metadata))
+        self._live_ranker: LiveRanker | None = from_artifact(artifact)
         self.top_n = top_n
         self._threads = threads
         self._gate = precompute_gate
@@ -209,6 +212,11 @@ class Recommender:
     @property
     def n_items(self) -> int:
         return len(self._names)
+
+    @property
+    def live_ranking(self) -> Literal["ranker", "blend"]:
+        """What orders lists that keep watched streamers: the learned ranker or the blend."""
+        return "blend" if self._live_ranker is None else "ranker"
 
     @property
     def precomputed_users(self) -> int:
@@ -351,8 +359,8 @@ class Recommender:
             Available and excluded streamers (see :meth:`filters`); they apply to the popular
             list and the top-up as well.
         repeat_weight : float, optional
-            Blend weight when watched streamers are kept (see the class); None means the
-            instance's ``repeat_weight``.
+            Blend weight when watched streamers are kept (see the class). None means: the
+            live ranker when the model has one, else the instance's ``repeat_weight``.
 
         Returns
         -------
@@ -401,6 +409,8 @@ class Recommender:
         """
         _check_k(k)
         weight = self._weight(repeat_weight, exclude_watched)
+        if weight is None:  # the live ranker ranks each user's list on its own
+            return [self.recommend(int(u), k, exclude_watched, filters) for u in user_ids]
         ids = np.asarray(user_ids, dtype=np.int64)
         rows = np.searchsorted(self._user_ids, ids)
         known = rows < self.n_users
@@ -460,6 +470,8 @@ class Recommender:
         """
         _check_k(k)
         weight = self._weight(repeat_weight, exclude_watched)
+        if weight is None:  # the ranker's features need the viewer's sessions: blend here
+            weight = self.repeat_weight
         unknown = set(filters.unknown)
         ids = _lookup(self._index, [name for name, _ in history], unknown)
         watch = np.fromiter((w for _, w in history), dtype=np.float64, count=len(history))
@@ -543,10 +555,14 @@ class Recommender:
         top.flags.writeable = False
         return _Lists(top, self._slot_of_row, time.perf_counter() - started)
 
-    def _weight(self, repeat_weight: float | None, exclude_watched: bool) -> float:
-        """A request's blend weight: 0 when watched streamers are left out (no effect)."""
-        weight = self.repeat_weight if repeat_weight is None else check_weight(repeat_weight)
-        return 0.0 if exclude_watched else weight
+    def _weight(self, repeat_weight: float | None, exclude_watched: bool) -> float | None:
+        """A request's blend weight: 0 when watched streamers are left out (no effect), None
+        when the live ranker orders the list (watched kept, no weight asked for)."""
+        if exclude_watched:
+            return 0.0
+        if repeat_weight is None:
+            return None if self._live_ranker is not None else self.repeat_weight
+        return check_weight(repeat_weight)
 
     def _boost(self, row: int, weight: float) -> Boost | None:
         """The user's watched streamers and their blend bonus; None when there is none."""
@@ -561,13 +577,15 @@ class Recommender:
         k: int,
         exclude_watched: bool,
         filters: Filters,
-        weight: float,
+        weight: float | None,
         scan: bool,
     ) -> Recommendation | None:
         _check_k(k)
         row = self.user_index(user_id)
         if row is None:
             return self._result(self._popular_list(k, filters, _NONE), "popular", filters)
+        if weight is None:  # the live ranker: it scores every allowed streamer
+            return self._rank_live(row, k, filters) if scan else None
         watched = self.watched(row) if exclude_watched else _NONE
         ranked = None
         if filters.available is None:
@@ -591,6 +609,25 @@ class Recommender:
         if filters.available is not None:
             return self._rank_available(user, filters, watched, k, boost)
         return self._rank_all(user, k, np.union1d(watched, filters.exclude), boost)
+
+    def _rank_live(self, row: int, k: int, filters: Filters) -> Recommendation:
+        """The live ranker's list for a known user, watched streamers kept."""
+        assert self._live_ranker is not None
+        user = self._user_factors[row]
+        if filters.available is not None:
+            allowed = self._allowed(filters, _NONE)
+            factors = filters.available_factors
+            if factors is None or len(allowed) != len(filters.available):
+                factors = self._item_factors[allowed]
+        else:
+            allowed = np.arange(self.n_items, dtype=np.int32)
+            if len(filters.exclude):
+                allowed = allowed[~_isin_sorted(allowed, filters.exclude)]
+            factors = self._item_factors if len(allowed) == self.n_items else None
+            if factors is None:
+                factors = self._item_factors[allowed]
+        ranked = self._live_ranker.rank(row, allowed, factors @ user, k)
+        return self._finish(ranked, k, filters, _NONE, "als")
 
     def _from_prefix(
         self, row: int, k: int, exclude_watched: bool, exclude: np.ndarray, weight: float

@@ -199,6 +199,12 @@ class ServingInfo(BaseModel):
         description="Users with a precomputed list (0 until ready).", examples=[100000]
     )
     precompute_top_n: int = Field(examples=[128])
+    live_ranking: Literal["ranker", "blend"] = Field(
+        description="What orders lists that keep watched streamers (exclude_watched=false, "
+        "e.g. the live-now list) when a request gives no repeat_weight: the learned live "
+        "ranker the artifact carries, or the repeat_weight blend.",
+        examples=["ranker"],
+    )
     precompute_seconds: float = Field(
         description="Time the precomputation took (while running: so far).", examples=[21.4]
     )

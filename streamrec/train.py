@@ -68,8 +68,8 @@ class ALSParams:
 
     factors: int = 64
     iterations: int = 15
-    regularization: float = 70.0  # tuned on twitch-100k; see the README's evaluation
-    alpha: float = 2.0
+    regularization: float = 30.0  # the most robust across data shapes; see the README
+    alpha: float = 4.0
     confidence: Confidence = "log"
     eps: float = 1.0
     seed: int = 0
@@ -106,7 +106,10 @@ def confidence_weights(user_items: sp.csr_matrix, params: ALSParams) -> sp.csr_m
 
 
 def fit_als(
-    user_items: sp.csr_matrix, params: ALSParams, show_progress: bool = False
+    user_items: sp.csr_matrix,
+    params: ALSParams,
+    show_progress: bool = False,
+    on_iteration: Callable[[Any, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Fit ALS and return ``(user_factors, item_factors)`` as float32 arrays.
 
@@ -118,6 +121,10 @@ def fit_als(
         Hyperparameters.
     show_progress : bool
         Show implicit's tqdm bar, one tick per iteration.
+    on_iteration : callable, optional
+        Called as ``on_iteration(model, iteration)`` after each iteration (0-based) with
+        implicit's model, whose factors are those after that iteration; an exception it raises
+        stops the fit (e.g. to prune a tuning trial).
 
     Raises
     ------
@@ -139,6 +146,7 @@ def fit_als(
         ),
         confidence_weights(user_items, params),
         show_progress,
+        on_iteration,
     )
     if not (np.isfinite(user_factors).all() and np.isfinite(item_factors).all()):
         raise TrainingError(
@@ -149,7 +157,10 @@ def fit_als(
 
 
 def fit_implicit(
-    build: Callable[[], Any], user_items: sp.csr_matrix, show_progress: bool = False
+    build: Callable[[], Any],
+    user_items: sp.csr_matrix,
+    show_progress: bool = False,
+    on_iteration: Callable[[Any, int], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Build an implicit model with ``build()``, fit it, return its factors as float32 arrays.
 
@@ -158,7 +169,13 @@ def fit_implicit(
     """
     with threadpool_limits(limits=1, user_api="blas"):
         model = build()
-        model.fit(user_items, show_progress=show_progress)
+        callback = None
+        if on_iteration is not None:
+
+            def callback(iteration: int, _elapsed: float, _loss: float) -> None:
+                on_iteration(model, iteration)
+
+        model.fit(user_items, show_progress=show_progress, callback=callback)
     user_factors = np.ascontiguousarray(model.user_factors, dtype=np.float32)
     item_factors = np.ascontiguousarray(model.item_factors, dtype=np.float32)
     return user_factors, item_factors

@@ -1,11 +1,17 @@
-"""Random search of the ALS hyperparameters on the validation window, within a time budget.
+"""Search the ALS hyperparameters on a validation window with Optuna, within a budget.
 
-Every trial fits ALS on the training sessions (before ``T - 2W``) and scores protocol 1 of
-:mod:`streamrec.evaluate` on the validation window ``[T - 2W, T - W)`` with watched streamers
-excluded, as the service ranks them. The objective is NDCG@10 on *new* targets (streamers the
-user had not watched): discovery is what ALS is for, while returns to known streamers are
-better served by the user's own history (see :mod:`streamrec.blend`). The first trial is the
-current setting, so the search reports how much it gained over it.
+Every trial fits ALS on the sessions before the window's cut and scores protocol 1 of
+:mod:`streamrec.evaluate` on the window, with watched streamers excluded, as the service ranks
+its default lists. The objective is NDCG@10 on *new* targets (streamers the viewer had not
+watched): discovery is what ALS is for, while returns to known streamers are the live ranker's
+job (:mod:`streamrec.ranker`). Trial 0 is the starting setting (the fixed defaults), so the
+search reports what it gained over them.
+
+The sampler is Optuna's TPE (Bergstra et al., NeurIPS 2011), seeded; a trial is pruned when its
+NDCG after 5, 10, ... iterations falls below the median of earlier trials at that iteration
+(Optuna's ``MedianPruner``). The budget is counted in *plain fits*: trial 0's cost is 1, and a
+trial's cost is estimated from its iterations and factors, so for a given seed the same trials
+run on any machine, however loaded. An optional wall-clock limit can end the search earlier.
 """
 
 from __future__ import annotations
@@ -15,48 +21,58 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from streamrec.baselines import ALS
-from streamrec.evaluate import FoldData, evaluate_topk, prepare_fold
-from streamrec.split import DEFAULT_WINDOW, TimeSplit
-from streamrec.train import ALSParams
+from streamrec.evaluate import FoldData, evaluate_topk
+from streamrec.train import ALSParams, fit_als
 
 logger = logging.getLogger(__name__)
 
 OBJECTIVE = "ndcg@10 new"
+CHECKPOINT = 5  # iterations between two pruning checks
 
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """Where the random search samples: choices, and log-uniform ranges ``(low, high)``."""
+    """Where the search samples: choices, integer ranges and log-uniform ranges."""
 
     factors: tuple[int, ...] = (16, 32, 64, 128)
-    iterations: tuple[int, ...] = (5, 10, 15, 25)
-    regularization: tuple[float, float] = (0.01, 100.0)
-    alpha: tuple[float, float] = (0.5, 50.0)
+    iterations: tuple[int, int] = (5, 30)
+    regularization: tuple[float, float] = (0.01, 1000.0)
+    alpha: tuple[float, float] = (0.3, 100.0)
     confidence: tuple[str, ...] = ("log", "linear")
-    eps: tuple[float, float] = (0.5, 20.0)
+    eps: tuple[float, float] = (0.3, 30.0)
 
-    def sample(self, rng: np.random.Generator, seed: int = 0) -> ALSParams:
-        """One random setting (``eps`` only varies with the ``log`` confidence)."""
-
-        def log_uniform(bounds: tuple[float, float]) -> float:
-            low, high = np.log(bounds[0]), np.log(bounds[1])
-            return float(f"{np.exp(rng.uniform(low, high)):.3g}")
-
-        confidence = str(rng.choice(self.confidence))
+    def suggest(self, trial: Any, seed: int) -> ALSParams:
+        """One setting from an Optuna trial (``eps`` only varies with the ``log`` confidence)."""
+        confidence = trial.suggest_categorical("confidence", list(self.confidence))
+        eps = trial.suggest_float("eps", *self.eps, log=True) if confidence == "log" else 1.0
         return ALSParams(
-            factors=int(rng.choice(self.factors)),
-            iterations=int(rng.choice(self.iterations)),
-            regularization=log_uniform(self.regularization),
-            alpha=log_uniform(self.alpha),
-            confidence=confidence,  # type: ignore[arg-type]
-            eps=log_uniform(self.eps) if confidence == "log" else 1.0,
+            factors=trial.suggest_categorical("factors", list(self.factors)),
+            iterations=trial.suggest_int("iterations", *self.iterations),
+            regularization=trial.suggest_float("regularization", *self.regularization, log=True),
+            alpha=trial.suggest_float("alpha", *self.alpha, log=True),
+            confidence=confidence,
+            eps=eps,
             seed=seed,
         )
+
+
+def trial_values(params: ALSParams) -> dict[str, Any]:
+    """``params`` as the Optuna parameters :meth:`SearchSpace.suggest` asks for."""
+    values: dict[str, Any] = {
+        "confidence": params.confidence,
+        "factors": params.factors,
+        "iterations": params.iterations,
+        "regularization": params.regularization,
+        "alpha": params.alpha,
+    }
+    if params.confidence == "log":
+        values["eps"] = params.eps
+    return values
 
 
 @dataclass(frozen=True)
@@ -66,8 +82,11 @@ class Trial:
     number: int
     params: ALSParams
     metrics: dict[str, float]
-    fit_seconds: float
-    eval_seconds: float
+    seconds: float
+    cost: float
+    """Estimated cost in plain fits (trial 0 = 1)."""
+    pruned_at: int | None = None
+    """The iteration the trial was pruned after, or None when it ran to the end."""
 
     @property
     def score(self) -> float:
@@ -76,84 +95,114 @@ class Trial:
 
 @dataclass
 class TuneResult:
-    """All trials in order, and the best one (highest objective; earliest on a tie)."""
+    """All trials in order, and the best one (highest objective of a finished trial)."""
 
     trials: list[Trial] = field(default_factory=list)
     users: int = 0
 
     @property
     def best(self) -> Trial:
-        if not self.trials:
+        finished = [t for t in self.trials if t.pruned_at is None]
+        if not finished:
             raise ValueError("no trial has finished")
-        return max(self.trials, key=lambda t: (t.score, -t.number))
+        return max(finished, key=lambda t: (t.score, -t.number))
 
-    def table(self) -> str:
-        """The trials as a Markdown table, best first."""
+    def table(self, limit: int | None = None) -> str:
+        """The trials as a Markdown table, best first (pruned trials last)."""
         header = (
             "| # | factors | iterations | regularization | alpha | confidence | eps "
-            f"| {OBJECTIVE} | ndcg@10 all | recall@10 new | fit s |"
+            f"| {OBJECTIVE} | ndcg@10 all | recall@10 new | cost (fits) | s |"
         )
-        lines = [header, "|" + "---|" * 11]
-        for t in sorted(self.trials, key=lambda t: (-t.score, t.number)):
+        lines = [header, "|" + "---|" * 12]
+        ordered = sorted(self.trials, key=lambda t: (t.pruned_at is not None, -t.score, t.number))
+        for t in ordered[:limit]:
             p = t.params
-            eps = f"{p.eps:g}" if p.confidence == "log" else "-"
+            eps = f"{p.eps:.3g}" if p.confidence == "log" else "-"
+            iterations = f"{p.iterations}" if t.pruned_at is None else f"pruned at {t.pruned_at}"
             lines.append(
-                f"| {t.number} | {p.factors} | {p.iterations} | {p.regularization:g} "
-                f"| {p.alpha:g} | {p.confidence} | {eps} | {t.score:.4f} "
+                f"| {t.number} | {p.factors} | {iterations} | {p.regularization:.3g} "
+                f"| {p.alpha:.3g} | {p.confidence} | {eps} | {t.score:.4f} "
                 f"| {t.metrics['ndcg@10 all']:.4f} | {t.metrics['recall@10 new']:.4f} "
-                f"| {t.fit_seconds:.1f} |"
+                f"| {t.cost:.2f} | {t.seconds:.1f} |"
             )
         return "\n".join(lines)
 
+    def as_records(self) -> list[dict[str, Any]]:
+        """The trials as JSON-ready dictionaries (for the artifact's metadata)."""
+        return [
+            {
+                "number": t.number,
+                "params": t.params.as_dict(),
+                "metrics": {k: round(v, 6) for k, v in t.metrics.items()},
+                "pruned_at": t.pruned_at,
+                "cost": round(t.cost, 3),
+            }
+            for t in self.trials
+        ]
 
-def run_trial(number: int, params: ALSParams, data: FoldData) -> Trial:
-    """Fit ALS with ``params`` on the fold's history and score it on its window."""
-    model = ALS(params).fit(data.history)
-    started = time.perf_counter()
+
+def relative_cost(params: ALSParams, reference: ALSParams) -> float:
+    """Estimated fit cost of ``params`` in fits of ``reference``.
+
+    An ALS iteration solves one small system per user and per streamer; implicit's conjugate
+    gradient makes each solve about linear in the factors, plus the factors x factors Gram
+    matrix: cost grows like ``iterations * factors ** 1.5`` (a rough, deterministic model).
+    """
+    return (params.iterations / reference.iterations) * (
+        params.factors / reference.factors
+    ) ** 1.5
+
+
+def evaluate_factors(
+    user_factors: np.ndarray, item_factors: np.ndarray, params: ALSParams, data: FoldData
+) -> dict[str, float]:
+    """Protocol 1 (watched excluded) of the given factors on the fold's window."""
+    model = ALS(params)
+    model.user_factors_, model.item_factors_, model.user_items_ = (
+        user_factors,
+        item_factors,
+        data.history,
+    )
     result = evaluate_topk(model, data, max_k=10, modes=("exclude",))["exclude"]
-    metrics = {
+    return {
         OBJECTIVE: float(result["new"]["ndcg"][9]),
         "ndcg@10 all": float(result["all"]["ndcg"][9]),
         "recall@10 new": float(result["new"]["recall"][9]),
     }
-    return Trial(number, params, metrics, model.fit_seconds_, time.perf_counter() - started)
 
 
 def tune_als(
-    sessions: pd.DataFrame,
+    data: FoldData,
     *,
-    budget_seconds: float = 600.0,
+    budget_fits: float = 10.0,
+    max_seconds: float | None = None,
     max_trials: int | None = None,
-    window: int = DEFAULT_WINDOW,
-    end: int | None = None,
     start: ALSParams | None = None,
     space: SearchSpace | None = None,
-    max_users: int | None = None,
     seed: int = 0,
     on_trial: Callable[[Trial], None] | None = None,
 ) -> TuneResult:
-    """Random search over ``space``; no new trial starts once ``budget_seconds`` are spent.
+    """Search ``space`` on the fold; no trial starts once the budget is spent.
 
     Parameters
     ----------
-    sessions : pandas.DataFrame
-        As returned by :func:`streamrec.data.read_sessions`.
-    budget_seconds : float
-        Time budget, > 0. The first trial always runs; the last may end after the budget.
+    data : FoldData
+        The validation fold (:func:`streamrec.evaluate.prepare_fold`).
+    budget_fits : float
+        Budget in plain fits (> 0): trial 0 costs 1, the others their estimated cost
+        (:func:`relative_cost`; a pruned trial the share of iterations it ran).
+    max_seconds : float, optional
+        Wall-clock limit as well (then the number of trials depends on the machine).
     max_trials : int, optional
-        Stop after this many trials (>= 1) even within the budget.
-    window, end : int
-        W and T of the split (see :class:`~streamrec.split.TimeSplit`).
+        Stop after this many trials (>= 1).
     start : ALSParams, optional
         Trial 0, the setting to beat; the project defaults when None.
     space : SearchSpace, optional
         Where to sample the other trials.
-    max_users : int, optional
-        Evaluate a seeded random sample of this many validation users (faster, noisier).
     seed : int
-        Seed of the sampling (and of every ALS fit).
+        Seed of the sampler and of every ALS fit.
     on_trial : callable, optional
-        Called with each finished trial (e.g. to print progress).
+        Called with each finished or pruned trial (e.g. to print progress).
 
     Returns
     -------
@@ -161,76 +210,95 @@ def tune_als(
 
     Examples
     --------
-    >>> result = tune_als(sessions, budget_seconds=1800)  # doctest: +SKIP
+    >>> result = tune_als(fold_data, budget_fits=10)  # doctest: +SKIP
     >>> print(result.table())  # doctest: +SKIP
     """
-    if not budget_seconds > 0:
-        raise ValueError(f"budget_seconds must be > 0, got {budget_seconds}")
+    import optuna
+
+    if not budget_fits > 0:
+        raise ValueError(f"budget_fits must be > 0, got {budget_fits}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be > 0, got {max_seconds}")
     if max_trials is not None and max_trials < 1:
         raise ValueError(f"max_trials must be >= 1, got {max_trials}")
-    started = time.perf_counter()
-    fold = TimeSplit.from_sessions(sessions, window=window, end=end).valid
-    data = prepare_fold(sessions, fold, max_users=max_users, seed=seed)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = space or SearchSpace()
-    rng = np.random.default_rng(seed)
+    start = replace(start or ALSParams(), seed=seed)
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=5),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=CHECKPOINT - 1),
+    )
+    study.enqueue_trial(trial_values(start))
     result = TuneResult(users=len(data.users))
-    params = replace(start or ALSParams(), seed=seed)
-    seen: set[ALSParams] = set()
+    spent, started = 0.0, time.perf_counter()
     limit = math.inf if max_trials is None else max_trials
-    while len(result.trials) < limit:
-        if params not in seen:
-            seen.add(params)
-            trial = run_trial(len(result.trials), params, data)
-            result.trials.append(trial)
-            logger.info("trial %d: %s = %.4f (%s)", trial.number, OBJECTIVE, trial.score, params)
-            if on_trial is not None:
-                on_trial(trial)
-        if time.perf_counter() - started >= budget_seconds:
+    seen: set[ALSParams] = set()
+    while len(result.trials) < limit and spent < budget_fits:
+        if max_seconds is not None and time.perf_counter() - started >= max_seconds:
             break
-        params = space.sample(rng, seed=seed)
+        trial = study.ask()
+        params = space.suggest(trial, seed) if result.trials else start
+        if params in seen:  # TPE may propose a setting again: score it once
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            spent += 0.05
+            continue
+        seen.add(params)
+        finished = _run(trial, len(result.trials), params, data, start, optuna)
+        state = optuna.trial.TrialState.COMPLETE if finished.pruned_at is None else None
+        if state is None:
+            study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            study.tell(trial, finished.score)
+        spent += finished.cost
+        result.trials.append(finished)
+        logger.info("trial %d: %s = %.4f (%s)", finished.number, OBJECTIVE, finished.score, params)
+        if on_trial is not None:
+            on_trial(finished)
     return result
 
 
-def run_tuning(
-    sessions: pd.DataFrame,
-    start: ALSParams,
-    *,
-    budget_seconds: float,
-    max_trials: int | None = None,
-    window: int = DEFAULT_WINDOW,
-    echo: Callable[[str], None] = logger.info,
-) -> ALSParams:
-    """``als_fit.py --tune``: search on the sessions' validation window, report, return the best.
+def _run(
+    trial: Any, number: int, params: ALSParams, data: FoldData, start: ALSParams, optuna: Any
+) -> Trial:
+    """Fit with pruning checks every ``CHECKPOINT`` iterations; the trial's record."""
+    started = time.perf_counter()
+    last: dict[str, float] = {}
 
-    ``sessions`` as :func:`streamrec.data.read_sessions` returns them (the command line reads
-    the file once, for the search and the final training). Each finished trial and then the
-    table of all trials go to ``echo`` (the command line passes ``print``). The returned
-    setting keeps ``start.seed``.
-    """
-    echo(
-        f"tuning on the validation window (W = {window} steps) for up to {budget_seconds:g}s; "
-        f"objective {OBJECTIVE} (protocol 1, watched streamers excluded)"
-    )
-
-    def show(trial: Trial) -> None:
-        echo(
-            f"trial {trial.number}: {OBJECTIVE} {trial.score:.4f} in "
-            f"{trial.fit_seconds + trial.eval_seconds:.0f}s  {trial.params.as_dict()}"
+    def check(model: Any, iteration: int) -> None:
+        done = iteration + 1
+        if done % CHECKPOINT or done == params.iterations:
+            return
+        metrics = evaluate_factors(
+            np.asarray(model.user_factors), np.asarray(model.item_factors), params, data
         )
+        last.clear()
+        last.update(metrics)
+        trial.report(metrics[OBJECTIVE], done)
+        if trial.should_prune():
+            raise _Pruned(done)
 
-    result = tune_als(
-        sessions,
-        budget_seconds=budget_seconds,
-        max_trials=max_trials,
-        window=window,
-        start=start,
-        seed=start.seed,
-        on_trial=show,
-    )
-    best = result.best
-    echo(result.table())
-    echo(
-        f"best: trial {best.number}, {OBJECTIVE} {best.score:.4f} "
-        f"(trial 0, the starting setting: {result.trials[0].score:.4f}); training on all data"
-    )
-    return best.params
+    try:
+        user_factors, item_factors = fit_als(data.history, params, on_iteration=check)
+    except _Pruned as pruned:
+        share = pruned.iteration / params.iterations
+        return Trial(
+            number,
+            params,
+            dict(last),
+            time.perf_counter() - started,
+            relative_cost(params, start) * share,
+            pruned_at=pruned.iteration,
+        )
+    metrics = evaluate_factors(user_factors, item_factors, params, data)
+    trial.report(metrics[OBJECTIVE], params.iterations)
+    cost = relative_cost(params, start)
+    return Trial(number, params, metrics, time.perf_counter() - started, cost)
+
+
+class _Pruned(Exception):
+    """Raised from the fit's iteration callback to stop a pruned trial."""
+
+    def __init__(self, iteration: int) -> None:
+        super().__init__(f"pruned after {iteration} iterations")
+        self.iteration = iteration

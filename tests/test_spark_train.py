@@ -126,7 +126,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
 @needs_spark
 def test_summary_names_the_engine_and_keeps_its_shape(trained: Trained) -> None:
     lines = trained.summary.strip().splitlines()
-    assert [line.split()[0] for line in lines] == ["data", "matrix", "params", "time", "artifact"]
+    heads = ["data", "matrix", "params", "live", "time", "artifact"]
+    assert [line.split()[0] for line in lines] == heads
     assert lines[2].startswith("params     spark 4.")
     assert f"on local[2] (regParam {DEFAULT_REG_PARAM:.4g}):" in lines[2]
 

@@ -13,11 +13,13 @@ from streamrec.baselines import Estimator
 from streamrec.blend import DEFAULT_WEIGHT
 from streamrec.cli import fail, load_settings
 from streamrec.evaluate import MAX_K, default_models, evaluate
+from streamrec.pipeline import TrainingPlan
 from streamrec.report import markdown, write_report
+from streamrec.served import Served
 from streamrec.split import DEFAULT_WINDOW
 from streamrec.train import ALSParams, TrainingError
 
-MODEL_NAMES = [m.name for m in default_models()]
+MODEL_NAMES = [m.name for m in default_models()] + [Served.name]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -25,10 +27,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="metrics.py",
         description=(
-            "Evaluate popularity, repeat, gradient MF, ALS (the project's settings), BPR and "
-            "the ALS + repeat blend on a time split: top-K over all streamers, and the next "
-            "session among live streamers. Prints the tables and writes report.md, "
-            "results.json and PNG plots."
+            "Evaluate popularity, repeat, gradient MF, ALS (the project's fixed settings), BPR, "
+            "the ALS + repeat blend and the served configuration (trained as als_fit.py "
+            "trains: tuned on its own validation window, with the live ranker) on a time "
+            "split: top-K over all streamers, and the next session among live streamers. "
+            "Prints the tables and writes report.md, results.json and PNG plots."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
@@ -65,7 +68,7 @@ def choose_models(names: str, als_params: ALSParams, blend_weight: float) -> lis
     unknown = sorted(set(wanted) - set(MODEL_NAMES))
     if unknown or not wanted:
         raise ValueError(f"--models must name some of {','.join(MODEL_NAMES)}, got {names!r}")
-    models = default_models(als_params, blend_weight)
+    models = [*default_models(als_params, blend_weight), Served(TrainingPlan(params=als_params))]
     return [m for m in models if m.name in wanted]
 
 

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
 import implicit
 
 from streamrec import artifact, data
 from streamrec.cli import fail, load_settings
+from streamrec.pipeline import TrainingPlan, train_pipeline
+from streamrec.settings import Settings
 from streamrec.spark_train import DEFAULT_REG_PARAM, SparkUnavailableError, fit_spark
-from streamrec.split import DEFAULT_WINDOW
-from streamrec.train import ALSParams, TrainingError, fit_als
-
-if TYPE_CHECKING:
-    import pandas as pd
+from streamrec.train import ALSParams, TrainingError
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +31,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--data", type=Path, default=settings.data_path, help="sessions CSV")
     parser.add_argument("--model", type=Path, default=settings.model_path, help="artifact path")
-    parser.add_argument("--factors", type=int, default=settings.factors)
-    parser.add_argument("--iterations", type=int, default=settings.iterations)
-    parser.add_argument("--regularization", type=float, default=settings.regularization)
-    parser.add_argument("--alpha", type=float, default=settings.alpha)
+    fixed = "; giving any hyperparameter trains exactly what is given, without the search"
+    for name, kind, extra in (
+        ("factors", int, ""),
+        ("iterations", int, ""),
+        ("regularization", float, " (lambda)"),
+        ("alpha", float, ""),
+        ("eps", float, ", the scale of 'log'"),
+    ):
+        parser.add_argument(
+            f"--{name}",
+            type=kind,
+            default=None,
+            help=f"ALS {name}{extra}: searched when not given, from the fixed default "
+            f"{getattr(settings, name)}{fixed if name == 'factors' else ''}",
+        )
     parser.add_argument(
         "--confidence",
         choices=["linear", "log"],
-        default=settings.confidence,
-        help="f(watch) in the confidence c = alpha * f(watch)",
+        default=None,
+        help=f"f(watch) in the confidence c = alpha * f(watch); searched when not given "
+        f"(fixed default {settings.confidence})",
     )
-    parser.add_argument("--eps", type=float, default=settings.eps, help="scale of 'log'")
-    parser.add_argument("--seed", type=int, default=settings.seed)
+    parser.add_argument("--seed", type=int, default=settings.seed, help="seed of every fit")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument(
         "--engine",
@@ -65,17 +75,82 @@ def build_parser() -> argparse.ArgumentParser:
         "streamer's number of ratings, so it is not --regularization); 'mapped' = "
         "regularization * users / pairs",
     )
-    parser.add_argument(
+    search = parser.add_mutually_exclusive_group()
+    search.add_argument(
         "--tune",
+        dest="tune",
         action="store_true",
-        help="first search factors, regularization, alpha, iterations and the confidence on "
-        "the validation window (random search; the flags above are trial 0), print the "
-        "trials, then train on all data with the best setting",
+        default=None,
+        help="search the hyperparameters on the validation window (the default, unless "
+        "hyperparameters are given or the tune setting is false)",
     )
-    parser.add_argument("--tune-budget", type=float, default=600.0, help="--tune seconds")
-    parser.add_argument("--tune-trials", type=int, default=None, help="--tune max trials")
-    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="--tune: W, steps")
+    search.add_argument(
+        "--no-tune",
+        dest="tune",
+        action="store_false",
+        help="train the fixed defaults (or the given hyperparameters) without a search",
+    )
+    parser.add_argument(
+        "--tune-budget",
+        type=float,
+        default=settings.tune_budget,
+        help="search budget in plain fits (trial 0, the fixed defaults, costs 1); the same "
+        "trials run for a given seed on any machine",
+    )
+    parser.add_argument(
+        "--tune-seconds",
+        type=float,
+        default=None,
+        help="also stop the search after this many seconds (then the trials depend on the "
+        "machine's speed)",
+    )
+    parser.add_argument("--tune-trials", type=int, default=None, help="at most this many trials")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="validation window in steps (default: chosen from the data, see the README)",
+    )
+    parser.add_argument(
+        "--no-ranker",
+        dest="ranker",
+        action="store_false",
+        default=settings.ranker,
+        help="train no live ranker: lists that keep watched streamers use the repeat blend",
+    )
     return parser
+
+
+_HYPERPARAMETERS = ("factors", "iterations", "regularization", "alpha", "confidence", "eps")
+
+
+def training_plan(args: argparse.Namespace, settings: Settings) -> TrainingPlan:
+    """What the command line asks for: the fixed setting, and whether to search from it.
+
+    Hyperparameters given as flags, or set in the environment or ``.env``, are trained
+    exactly as given; the search runs only when none is (and neither ``--no-tune`` nor
+    ``tune=false`` says otherwise).
+    """
+    given = {n: getattr(args, n) for n in _HYPERPARAMETERS if getattr(args, n) is not None}
+    configured = settings.model_fields_set & set(_HYPERPARAMETERS)
+    params = ALSParams.from_settings(settings, seed=args.seed, **given)
+    tune = settings.tune if args.tune is None else args.tune
+    if given or configured:
+        if args.tune:
+            raise ValueError(
+                "--tune searches the hyperparameters, so it cannot be combined with fixed "
+                f"ones ({', '.join(sorted(set(given) | configured))})"
+            )
+        tune = False
+    return TrainingPlan(
+        params=params,
+        tune=tune,
+        budget_fits=args.tune_budget,
+        max_seconds=args.tune_seconds,
+        max_trials=args.tune_trials,
+        window=args.window,
+        ranker=args.ranker,
+    )
 
 
 def _reg_param(text: str) -> float | None:
@@ -95,45 +170,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        params = ALSParams(
-            factors=args.factors,
-            iterations=args.iterations,
-            regularization=args.regularization,
-            alpha=args.alpha,
-            confidence=args.confidence,
-            eps=args.eps,
-            seed=args.seed,
-        )
+        plan = training_plan(args, load_settings())
     except ValueError as exc:
         return fail(str(exc))
-    loaded = None
-    if args.tune:
-        from streamrec.tune import run_tuning
-
-        try:
-            loaded = data.read_sessions(args.data)
-            params = run_tuning(
-                loaded[0],
-                params,
-                budget_seconds=args.tune_budget,
-                max_trials=args.tune_trials,
-                window=args.window,
-                echo=print,
-            )
-        except (data.DataError, TrainingError, ValueError) as exc:
-            return fail(str(exc))
     try:
         summary = train(
             args.data,
             args.model,
-            params,
+            plan,
             show_progress=not args.quiet,
             engine=args.engine,
             spark_master=args.spark_master,
             spark_reg_param=args.spark_reg_param,
-            loaded=loaded,
+            echo=print if not args.quiet else logger.info,
         )
     except (data.DataError, TrainingError, artifact.ArtifactError, SparkUnavailableError) as exc:
+        return fail(str(exc))
+    except ValueError as exc:
         return fail(str(exc))
     except OSError as exc:
         return fail(f"cannot write {args.model}: {exc}")
@@ -144,24 +197,31 @@ def main(argv: Sequence[str] | None = None) -> int:
 def train(
     data_path: Path,
     model_path: Path,
-    params: ALSParams,
+    plan: TrainingPlan | ALSParams,
     show_progress: bool = False,
     engine: str = "implicit",
     spark_master: str = "local[2]",
     spark_reg_param: float | None = DEFAULT_REG_PARAM,
-    loaded: tuple[pd.DataFrame, data.LoadReport] | None = None,
+    echo: Callable[[str], None] = logger.info,
 ) -> str:
     """Run the whole pipeline with ``engine`` ("implicit" or "spark"); return the summary.
 
-    ``spark_reg_param`` is Spark's ``regParam`` (None: mapped from ``params.regularization``
-    by :func:`streamrec.spark_train.spark_reg_param`); the implicit engine ignores it.
-    ``loaded`` is ``data_path`` already read by :func:`streamrec.data.read_sessions` (e.g. for
-    ``--tune``), so the implicit engine does not read it again; Spark reads the file itself.
+    ``plan`` says what to train (:class:`~streamrec.pipeline.TrainingPlan`; plain
+    ``ALSParams`` train exactly those, with the live ranker). The implicit engine runs
+    :func:`streamrec.pipeline.train_pipeline`, reporting its trials through ``echo``; Spark
+    fits the plan's parameters as given, with ``spark_reg_param`` as its ``regParam`` (None:
+    mapped from ``regularization`` by :func:`streamrec.spark_train.spark_reg_param`), and
+    trains no ranker.
     """
     if engine not in ("implicit", "spark"):
         raise ValueError(f"engine must be 'implicit' or 'spark', got {engine!r}")
+    if isinstance(plan, ALSParams):
+        plan = TrainingPlan(params=plan, tune=False)
     started = time.perf_counter()
+    extra: dict[str, Any] = {}
+    report_lines: list[str] = []
     if engine == "spark":
+        params = plan.params
         run = fit_spark(data_path, params, master=spark_master, reg_param=spark_reg_param)
         interactions, report = run.interactions, run.report
         user_factors, item_factors = run.user_factors, run.item_factors
@@ -174,13 +234,20 @@ def train(
         }
         engine_name = f"spark {run.spark_version} on {spark_master} (regParam {run.reg_param:.4g})"
     else:
-        sessions, report = loaded or data.read_sessions(data_path)
-        interactions = data.build_interactions(sessions)
-        del sessions
+        sessions, report = data.read_sessions(data_path)
         loaded = time.perf_counter()
-        user_factors, item_factors = fit_als(interactions.user_items, params, show_progress)
+        training = train_pipeline(sessions, plan, show_progress, echo)
+        del sessions
+        interactions, params = training.interactions, training.params
+        user_factors, item_factors = training.user_factors, training.item_factors
         engine_info = {"engine": "implicit", "implicit_version": implicit.__version__}
         engine_name = f"implicit {implicit.__version__}"
+        extra["evaluation"] = {"validation": training.validation}
+        if training.ranker_model is not None:
+            extra["ranker"] = {"kind": "lightgbm-lambdarank", "now": training.history.now}
+        report_lines = [training.report()]
+        if training.tuning is not None:
+            report_lines.append(training.tuning.table(limit=10))
     fitted = time.perf_counter()
 
     model = artifact.from_training(
@@ -195,19 +262,30 @@ def train(
             "rows_read": report.rows_read,
             "rows_dropped": report.dropped,
         },
+        **extra,
     )
+    if engine == "implicit" and training.ranker_model is not None:
+        model = dataclasses.replace(
+            model,
+            ranker_model=training.ranker_model,
+            watch_sessions=training.history.sessions,
+            watch_last_step=training.history.last_step,
+        )
     artifact.save(model, model_path)
     saved = time.perf_counter()
 
     users, items = interactions.shape
     size_mb = model_path.stat().st_size / 1e6
+    served = "live ranker" if model.ranker_model is not None else "repeat blend"
     return "\n".join(
         [
+            *report_lines,
             f"data       {data_path}: {report.summary()}",
             f"matrix     {users:,} users x {items:,} streamers, "
             f"{interactions.user_items.nnz:,} non-zeros",
             f"params     {engine_name}: {params.as_dict()}",
-            f"time       load {loaded - started:.1f}s, fit {fitted - loaded:.1f}s, "
+            f"live lists {served}",
+            f"time       load {loaded - started:.1f}s, train {fitted - loaded:.1f}s, "
             f"save {saved - fitted:.1f}s",
             f"artifact   {model_path} ({size_mb:.1f} MB), version {model.model_version}",
         ]

@@ -41,6 +41,7 @@ async def model_info(recommender: RecommenderDep, store: StoreDep) -> ModelRespo
             precompute_top_n=recommender.top_n,
             precompute_seconds=round(recommender.precompute_seconds, 3),
             repeat_weight=recommender.repeat_weight,
+            live_ranking=recommender.live_ranking,
         ),
     )
 
