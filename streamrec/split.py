@@ -172,7 +172,8 @@ def choose_window(
     # Users evaluated at cut c: first session before c, and a session starting at c or later.
     evaluated = np.searchsorted(first, cuts, side="left") - np.searchsorted(last, cuts, "left")
     share = 1 - np.searchsorted(np.sort(start), cuts, side="left") / len(start)
-    wanted = min(min_users, max(int(evaluated.max()) // 2, 1))
+    most = int(evaluated.max())
+    wanted = min_users if most >= min_users else max(most // 2, 1)
     enough = np.flatnonzero((evaluated >= wanted) & (share >= min_share))
     cut = int(cuts[enough[0]]) if len(enough) else int(cuts[-1])
     return end - cut

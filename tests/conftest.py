@@ -129,3 +129,24 @@ class FailingGate(threading.Event):
 
     def wait(self, timeout: float | None = None) -> bool:
         raise MemoryError("no room for the lists")
+
+
+@pytest.fixture(scope="session")
+def tiny_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generator's smallest preset (300 viewers, 60 streamers) as a sessions CSV."""
+    from streamrec.synth import PRESETS, write_sessions
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny.csv"
+    write_sessions(PRESETS["tiny"], path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def ranker_model_path(tmp_path_factory: pytest.TempPathFactory, tiny_csv: Path) -> Path:
+    """An artifact trained as `python als_fit.py` trains: searched, with the live ranker."""
+    from streamrec.cli.train import train
+    from streamrec.pipeline import TrainingPlan
+
+    path = tmp_path_factory.mktemp("ranked") / "model.npz"
+    train(tiny_csv, path, TrainingPlan(params=ALSParams(factors=8, iterations=6), budget_fits=3))
+    return path

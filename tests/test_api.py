@@ -283,6 +283,27 @@ def test_model_reports_metadata_and_serving(client: httpx.Client) -> None:
     assert body["serving"]["precomputed_users"] == 40
     assert body["serving"]["precompute_state"] == "ready"
     assert body["serving"]["repeat_weight"] == 10.0
+    assert body["serving"]["live_ranking"] == "blend"
+
+
+def test_a_model_with_a_live_ranker_serves_it_over_http(ranker_model_path: Path) -> None:
+    settings = Settings(model_path=ranker_model_path)
+    model = artifact.load(ranker_model_path)
+    user, names = int(model.user_ids[3]), model.streamer_names[::2].tolist()
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url) as http:
+        body = http.get("/model").json()
+        assert body["serving"]["live_ranking"] == "ranker"
+        validation = body["evaluation"]["validation"]
+        assert {"popularity", "chosen"} <= set(validation["ndcg@10 new"])
+        assert validation["trials"][0]["number"] == 0
+        expected = Recommender(model).recommend(user, 6, exclude_watched=False).items
+        got = http.get(f"/recomendations/user/{user}", params={"k": 6, "exclude_watched": False})
+        assert got.status_code == 200 and got.json()["personal"] == expected
+        posted = http.post(
+            f"/recomendations/user/{user}",
+            json={"k": 4, "exclude_watched": False, "available": names},
+        )
+        assert posted.status_code == 200 and set(posted.json()["personal"]) <= set(names)
 
 
 def test_metrics_count_requests_sources_and_model(client: httpx.Client) -> None:

@@ -394,3 +394,57 @@ def test_similar_streamers_share_the_audience_and_exclude_themselves(
 def test_similar_unknown_streamer_raises(recommender: Recommender) -> None:
     with pytest.raises(UnknownStreamerError, match="streamer 'nobody' is not in the model"):
         recommender.similar("nobody", k=3)
+
+
+# -- the live ranker (an artifact trained as als_fit.py trains it) ------------------------------
+
+
+@pytest.fixture(scope="module")
+def ranked(ranker_model_path) -> Recommender:
+    from streamrec import artifact
+
+    return Recommender(artifact.load(ranker_model_path))
+
+
+def _ranker_list(rec: Recommender, user: int, k: int, names: list[str] | None = None) -> list[str]:
+    """What the ranker alone makes of the user's allowed streamers (all when ``names`` is None)."""
+    a = rec.artifact
+    allowed = np.arange(rec.n_items) if names is None else rec.filters(available=names).available
+    row = rec.user_index(user)
+    scores = a.item_factors[allowed] @ a.user_factors[row]
+    return a.streamer_names[rec._live_ranker.rank(row, allowed, scores, k)].tolist()
+
+
+def test_lists_that_keep_watched_streamers_use_the_live_ranker(ranked: Recommender) -> None:
+    assert ranked.live_ranking == "ranker"
+    users = ranked.artifact.user_ids[:25].tolist()
+    live = ranked.artifact.streamer_names[::3].tolist()
+    for user in users:
+        assert ranked.recommend(user, 10, exclude_watched=False).items == _ranker_list(
+            ranked, user, 10
+        )
+        got = ranked.recommend(user, 5, False, ranked.filters(available=live)).items
+        assert got == _ranker_list(ranked, user, 5, live) and set(got) <= set(live)
+        # Default lists (watched excluded) stay plain ALS.
+        assert ranked.recommend(user, 5).items == ranked.recommend(user, 5, repeat_weight=3).items
+    batch = ranked.recommend_batch(users, 7, exclude_watched=False)
+    assert [r.items for r in batch] == [ranked.recommend(u, 7, False).items for u in users]
+    assert ranked.recommend_cached(users[0], 5, exclude_watched=False) is None  # a worker's job
+
+
+def test_an_explicit_repeat_weight_asks_for_the_blend(ranked: Recommender) -> None:
+    import dataclasses
+
+    plain = Recommender(dataclasses.replace(ranked.artifact, ranker_model=None))
+    assert plain.live_ranking == "blend"
+    for user in ranked.artifact.user_ids[:10].tolist():
+        for weight in (0.0, 10.0):
+            assert (
+                ranked.recommend(user, 8, False, repeat_weight=weight).items
+                == plain.recommend(user, 8, False, repeat_weight=weight).items
+            )
+    history = [(ranked.artifact.streamer_names[0], 3.0)]
+    assert (
+        ranked.recommend_for_history(history, 5, exclude_watched=False).items
+        == plain.recommend_for_history(history, 5, exclude_watched=False).items
+    )

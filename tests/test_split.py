@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamrec.split import Fold, TimeSplit, user_items
+from streamrec.split import Fold, TimeSplit, choose_window, user_items
 from tests.conftest import sessions_frame
 
 
@@ -76,3 +76,33 @@ def test_user_items_unknown_user_raises() -> None:
     sessions = sessions_frame(boundary_sessions())
     with pytest.raises(ValueError, match="missing from user_ids"):
         user_items(sessions, np.array([1, 2]), n_items=3)
+
+
+def _viewers(n_users: int, last_step: int) -> list[tuple[int, str, int, int]]:
+    """Every viewer has a session at step 0; viewer u comes back at step last_step - u."""
+    rows = [(u, "a", 0, 1) for u in range(n_users)]
+    return rows + [(u, "b", last_step - u, last_step - u + 1) for u in range(n_users)]
+
+
+def test_choose_window_takes_enough_returning_viewers() -> None:
+    sessions = sessions_frame(_viewers(1500, 5000))  # T = 5001, a third of it: 1,667 steps
+    # The latest W steps [T - W, T] hold the returns of viewers u <= W - 1: W of them.
+    assert choose_window(sessions, min_users=1000, min_share=0.01) == 1000
+    assert choose_window(sessions, min_users=10, min_share=0.001) == 10
+
+
+def test_choose_window_also_wants_a_share_of_the_sessions() -> None:
+    sessions = sessions_frame(_viewers(1500, 5000))
+    # 40% of the 3,000 sessions are the returns of viewers u < 1,200.
+    assert choose_window(sessions, min_users=10, min_share=0.4) == 1200
+
+
+def test_choose_window_on_small_data_asks_for_half_of_what_it_can_have() -> None:
+    sessions = sessions_frame(_viewers(30, 100))  # T = 101; at most a third: 33 steps
+    # All 30 viewers return within 33 steps: half of them, 15, are asked for.
+    assert choose_window(sessions, min_users=1000, min_share=0.01) == 15
+
+
+def test_choose_window_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="min_users >= 1"):
+        choose_window(sessions_frame(_viewers(3, 10)), min_users=0)

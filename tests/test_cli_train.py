@@ -1,0 +1,87 @@
+"""`python als_fit.py`: search by default, fixed parameters when given, the ranker in the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from streamrec import artifact
+from streamrec.cli.train import main as als_fit
+from streamrec.settings import get_settings
+
+
+def _argv(csv: Path, model: Path, *extra: str) -> list[str]:
+    return ["--data", str(csv), "--model", str(model), "--quiet", *extra]
+
+
+def test_default_run_searches_and_stores_the_ranker(
+    tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model.npz"
+    assert als_fit(_argv(tiny_csv, model, "--tune-budget", "2")) == 0
+    out = capsys.readouterr().out
+    assert "validation window: the latest" in out and "| fixed defaults |" in out
+    assert "| # | factors |" in out and "live lists live ranker" in out
+    loaded = artifact.load(model)
+    validation = loaded.metadata["evaluation"]["validation"]
+    best = validation["trials"][validation["best_trial"]]["params"]
+    assert loaded.metadata["params"] == best and validation["trials"][0]["number"] == 0
+    assert loaded.ranker_model is not None and loaded.metadata["ranker"]["now"] > 0
+    assert loaded.watch_sessions is not None and len(loaded.watch_sessions) == loaded.user_items.nnz
+
+
+def test_given_hyperparameters_are_trained_exactly(
+    tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model.npz"
+    argv = _argv(tiny_csv, model, "--factors", "4", "--iterations", "3", "--no-ranker")
+    assert als_fit(argv) == 0
+    out = capsys.readouterr().out
+    assert "| # | factors |" not in out and "live lists repeat blend" in out
+    params = artifact.load(model).metadata["params"]
+    assert (params["factors"], params["iterations"], params["regularization"]) == (4, 3, 30.0)
+    assert artifact.load(model).ranker_model is None
+
+
+def test_hyperparameters_from_the_environment_are_trained_exactly(
+    tiny_csv: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FACTORS", "6")
+    get_settings.cache_clear()
+    try:
+        model = tmp_path / "model.npz"
+        assert als_fit(_argv(tiny_csv, model, "--iterations", "2", "--no-ranker")) == 0
+        assert artifact.load(model).metadata["params"]["factors"] == 6
+        assert "trials" not in artifact.load(model).metadata["evaluation"]["validation"]
+    finally:
+        get_settings.cache_clear()
+
+
+def test_no_tune_trains_the_fixed_defaults(tiny_csv: Path, tmp_path: Path) -> None:
+    model = tmp_path / "model.npz"
+    assert als_fit(_argv(tiny_csv, model, "--no-tune", "--no-ranker")) == 0
+    params = artifact.load(model).metadata["params"]
+    assert (params["factors"], params["regularization"], params["alpha"]) == (64, 30.0, 4.0)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--tune", "--factors", "4"], "--tune searches the hyperparameters"),
+        (["--tune-budget", "0"], "tune budget must be > 0 plain fits, got 0.0"),
+        (["--window", "0"], "window must be >= 1 step, got 0"),
+    ],
+)
+def test_contradictory_or_bad_flags_are_one_line_errors(
+    tiny_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    extra: list[str],
+    message: str,
+) -> None:
+    model = tmp_path / "model.npz"
+    assert als_fit(_argv(tiny_csv, model, *extra)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not model.exists()
