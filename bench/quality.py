@@ -1,19 +1,17 @@
-"""Model quality on a Twitch-like sample: the blend-weight sweep and the evaluation report.
+"""Model quality, real data first: every model, the served configuration included, per data set.
 
-1. Generates the sample into ``bench/out/`` if it is missing (``--preset``, default
-   ``twitch-100k``), or uses ``--data``.
-2. On the validation window (fit before ``T - 2W``, evaluate ``[T - 2W, T - W)``), fits ALS with
-   the project's settings once and scores the ALS + repeat blend for each ``--weights`` value:
-   protocol 2 (next session among live streamers) and protocol 1 with watched streamers kept,
-   next to the repeat baseline.
-   This is how the blend's default weight was chosen; the test window is not looked at.
-3. Runs the whole evaluation on the test window, as ``python metrics.py`` does, and writes the
-   report into ``--out``.
+For each data set (the real Twitch slice at ``../shared/data/twitch-real-slice.csv`` when it is
+there, then the generator's ``--presets``, or ``--data`` files) it runs the evaluation of
+``python metrics.py`` on the test window (fit before ``T - W``, evaluate ``[T - W, T]``) with
+every model: popularity, repeat, the seed's gradient-descent MF, ALS with the fixed defaults,
+BPR, the ALS + repeat blend, and ``served``, trained exactly as ``python als_fit.py`` trains
+(its own validation window inside the history, the search, the live ranker). It prints one
+table per data set, the served configuration's paired test against repeat, and, for the real
+slice, the quality targets with their margins.
 
-Run from the repository root (several minutes at the 100k-user scale)::
-
-    python -m bench quality
-    python -m bench quality -- --preset small --weights 0,1,10
+    python -m bench quality                               # real slice + the small preset
+    python -m bench quality -- --presets small,twitch-100k   # + the 100k-user shape (slow)
+    python -m bench quality -- --data FILE --no-real
 
 It is a benchmark, not a test: it prints tables and asserts nothing.
 """
@@ -22,21 +20,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from streamrec import data
-from streamrec.baselines import ALS, Blend, Repeat
-from streamrec.cli import load_settings
-from streamrec.cli.evaluate import main as evaluate_main
-from streamrec.evaluate import evaluate_topk, live_metrics, live_ranks, prepare_fold
-from streamrec.live import LiveIndex
-from streamrec.split import DEFAULT_WINDOW, TimeSplit
+from streamrec.evaluate import Evaluation, default_models, evaluate, paired_hits
+from streamrec.pipeline import TrainingPlan
+from streamrec.served import Served
+from streamrec.split import DEFAULT_WINDOW
 from streamrec.synth import PRESETS, write_sessions
 from streamrec.train import ALSParams
 
-DEFAULT = False  # minutes at the 100k-user scale: run when named
-OUT = Path(__file__).resolve().parent / "out"
+DEFAULT = False  # minutes: run when named
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "out"
+REAL_SLICE = ROOT.parent / "shared" / "data" / "twitch-real-slice.csv"
 
 
 def sample_path(preset: str) -> Path:
@@ -48,31 +47,83 @@ def sample_path(preset: str) -> Path:
     return path
 
 
-def blend_sweep(path: Path, weights: Sequence[float], window: int) -> str:
-    """The blend's validation numbers per weight, as a Markdown table."""
-    sessions, _ = data.read_sessions(path)
-    fold = prepare_fold(sessions, TimeSplit.from_sessions(sessions, window=window).valid)
-    live = LiveIndex.from_sessions(sessions)
-    is_repeat = fold.next_is_repeat()
-    als = ALS(ALSParams.from_settings(load_settings())).fit(fold.history)
+def table(evaluation: Evaluation, served_model: Served, title: str) -> str:
+    """One data set's results: protocol 1 (watched excluded) and protocol 2, every model."""
+    c = evaluation.counts
     lines = [
-        f"Blend weight on the validation window ({len(fold.users):,} users, "
-        f"{is_repeat.mean():.1%} repeat targets); ALS {als.params.as_dict()}",
+        f"### {title}",
         "",
-        "| weight | HR@1 | HR@1 new | HR@1 repeat | HR@10 | NDCG@10 | NDCG@10 all kept (P1) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        f"Test window [{evaluation.fold.cut}, {evaluation.fold.stop - 1}]: {c['users']:,} viewers "
+        f"with history, {c['streamers']:,} streamers, {c['repeat_share']:.1%} of next sessions "
+        f"return to a watched streamer, {c['live_per_step']:.0f} live per target step.",
+        "",
+        "| model | NDCG@10 new, watched excl. | recall@10 new | live HR@1 | HR@1 new | "
+        "HR@1 repeat | live HR@10 | live NDCG@10 | fit s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    models = [("repeat", Repeat().fit(fold.history))]
-    models += [(f"{w:g}", Blend(als, weight=w).fit(fold.history)) for w in weights]
-    for label, model in models:
-        p2 = live_metrics(live_ranks(model, fold, live), is_repeat)
-        p1 = evaluate_topk(model, fold, max_k=10, modes=("keep",))["keep"]["all"]
+    for m in evaluation.models:
+        new = m.topk["exclude"]["new"]
         lines.append(
-            f"| {label} | {p2['all']['hit_rate@1']:.4f} | {p2['new']['hit_rate@1']:.4f} "
-            f"| {p2['repeat']['hit_rate@1']:.4f} | {p2['all']['hit_rate@10']:.4f} "
-            f"| {p2['all']['ndcg@10']:.4f} | {p1['ndcg'][9]:.4f} |"
+            f"| {m.name} | {new['ndcg'][9]:.4f} | {new['recall'][9]:.4f} "
+            f"| {m.live['all']['hit_rate@1']:.4f} | {m.live['new']['hit_rate@1']:.4f} "
+            f"| {m.live['repeat']['hit_rate@1']:.4f} | {m.live['all']['hit_rate@10']:.4f} "
+            f"| {m.live['all']['ndcg@10']:.4f} | {m.fit_seconds:.1f} |"
+        )
+    served, repeat = evaluation.model("served"), evaluation.model("repeat")
+    pair = paired_hits(served.live_ranks, repeat.live_ranks, k=1)
+    lines += [
+        "",
+        f"served vs repeat, live HR@1 on the same targets: served hits {pair.gained} that "
+        f"repeat misses and misses {pair.lost} that repeat hits (exact McNemar p = "
+        f"{pair.p_value:.2g}).",
+    ]
+    validation = served_model.run_.validation
+    lines.append(
+        f"served: ALS {served_model.run_.params.as_dict()}, chosen on its own validation "
+        f"window (the latest {validation.get('window', '-')} steps of the history)."
+    )
+    return "\n".join(lines)
+
+
+def targets(evaluation: Evaluation) -> str:
+    """The real-slice targets of the quality issue, each with its margin."""
+
+    def ndcg(name: str) -> float:
+        return float(evaluation.model(name).topk["exclude"]["new"]["ndcg"][9])
+
+    served = evaluation.model("served").live
+    repeat = evaluation.model("repeat").live
+    checks = [
+        (
+            "served live HR@1 beats repeat by >= 0.05",
+            served["all"]["hit_rate@1"] - repeat["all"]["hit_rate@1"],
+            0.05,
+        ),
+        ("served live HR@1 on new targets >= 0.25", served["new"]["hit_rate@1"], 0.25),
+        (
+            "served NDCG@10 new (excl.) >= the best of BPR and MF",
+            ndcg("served") - max(ndcg("bpr"), ndcg("mf-gd")),
+            0.0,
+        ),
+        (
+            "served NDCG@10 new (excl.) >= 3x popularity",
+            ndcg("served") / max(ndcg("popularity"), 1e-12),
+            3.0,
+        ),
+    ]
+    lines = ["| target | measured | needed | met |", "|---|---:|---:|---|"]
+    for label, value, needed in checks:
+        lines.append(
+            f"| {label} | {value:.4f} | {needed:g} | {'yes' if value >= needed else 'NO'} |"
         )
     return "\n".join(lines)
+
+
+def run(path: Path, window: int) -> tuple[Evaluation, Served]:
+    """Every model, the served configuration last, on the test window of ``path``."""
+    sessions, _ = data.read_sessions(path)
+    served = Served(TrainingPlan())
+    return evaluate(sessions, [*default_models(ALSParams()), served], window=window), served
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -81,22 +132,32 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="twitch-100k")
-    parser.add_argument("--data", type=Path, default=None, help="sessions CSV (not --preset)")
-    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="W in steps")
     parser.add_argument(
-        "--weights", default="0,0.3,1,3,10,30", help="blend weights to compare (comma-separated)"
+        "--presets", default="small", help="generator presets to run too (comma-separated)"
     )
-    parser.add_argument("--out", type=Path, default=OUT / "quality", help="report folder")
-    parser.add_argument("--skip-report", action="store_true", help="only the blend sweep")
+    parser.add_argument("--data", type=Path, action="append", default=[], help="more CSV files")
+    parser.add_argument("--no-real", action="store_true", help="skip the real slice")
+    parser.add_argument("--window", type=int, default=DEFAULT_WINDOW, help="W in steps")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    path = args.data or sample_path(args.preset)
-    weights = [float(w) for w in args.weights.split(",") if w.strip()]
-    print(blend_sweep(path, weights, args.window), flush=True)
-    if args.skip_report:
-        return 0
-    print()
-    return evaluate_main(
-        ["--data", str(path), "--window", str(args.window), "--out", str(args.out)]
-    )
+    sets: list[tuple[str, Path]] = []
+    if not args.no_real:
+        if REAL_SLICE.is_file():
+            sets.append(("real Twitch slice (../shared/data/twitch-real-slice.csv)", REAL_SLICE))
+        else:
+            print(f"the real slice is not here ({REAL_SLICE.name}): generator only\n")
+    for preset in filter(None, (p.strip() for p in args.presets.split(","))):
+        if preset not in PRESETS:
+            print(f"error: unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+            return 2
+        sets.append((f"generator, preset {preset}", sample_path(preset)))
+    sets += [(str(path), path) for path in args.data]
+    for title, path in sets:
+        started = time.perf_counter()
+        evaluation, served = run(path, args.window)
+        print(table(evaluation, served, title))
+        if path == REAL_SLICE:
+            print()
+            print(targets(evaluation))
+        print(f"\n({time.perf_counter() - started:.0f} s)\n", flush=True)
+    return 0

@@ -128,6 +128,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         [f"/recomendations/user/{u}" for u in users.tolist()],
         json.dumps({"k": args.k, "available": live.tolist()}).encode(),
     )
+    # The live-now list a platform shows: watched streamers kept, ordered by the live ranker
+    # when the model has one (else by the repeat blend).
+    live_list = Workload(
+        f"POST, {len(live):,} available, watched kept",
+        "POST",
+        post.paths,
+        json.dumps({"k": args.k, "available": live.tolist(), "exclude_watched": False}).encode(),
+    )
     del model
 
     results: dict[str, list[Measured]] = {}
@@ -161,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("streamrec", server, get),
             ("floor", floor, post),
             ("streamrec", server, post),
+            ("floor", floor, live_list),
+            ("streamrec", server, live_list),
         ]
         for _, process, workload in targets:  # warm-up: page in, fill caches
             loader(process.port, workload, args.connections, 2.0, args.out)
@@ -518,7 +528,8 @@ def _report(
         f"{lists_ready:.1f} s (the top {serving['precompute_top_n']} of "
         f"{serving['precomputed_users']:,} users, {serving['precompute_seconds']:.1f} s in the "
         f"background). Memory: {memory.get('VmRSS', 0):,.0f} MB "
-        f"resident after the runs, {memory.get('VmHWM', 0):,.0f} MB peak.",
+        f"resident after the runs, {memory.get('VmHWM', 0):,.0f} MB peak. Lists that keep "
+        f"watched streamers are ordered by the {serving.get('live_ranking', 'blend')}.",
         f"BLAS: {_blas()}; the server pins it to 1 thread.",
         "CPU/request is the server process's CPU time per request (all threads), which other "
         "load on the machine disturbs less than requests/s.",

@@ -148,9 +148,7 @@ def relative_cost(params: ALSParams, reference: ALSParams) -> float:
     gradient makes each solve about linear in the factors, plus the factors x factors Gram
     matrix: cost grows like ``iterations * factors ** 1.5`` (a rough, deterministic model).
     """
-    return (params.iterations / reference.iterations) * (
-        params.factors / reference.factors
-    ) ** 1.5
+    return (params.iterations / reference.iterations) * (params.factors / reference.factors) ** 1.5
 
 
 def evaluate_factors(

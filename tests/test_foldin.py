@@ -61,7 +61,9 @@ def test_recommend_for_history_ranks_like_implicit_recalculate_user(
 
 
 def test_fold_in_closed_form_example() -> None:
-    fold = FoldIn(np.eye(3, dtype=np.float32), ALSParams(regularization=0.1, alpha=2.0, confidence="linear"))
+    fold = FoldIn(
+        np.eye(3, dtype=np.float32), ALSParams(regularization=0.1, alpha=2.0, confidence="linear")
+    )
     # c = alpha * w = 2; x = c / (1 + 0.1 + (c - 1)) on the watched axis.
     x = fold.user_factors(np.array([1]), np.array([1.0]))
     np.testing.assert_allclose(x, [0, 2 / 2.1, 0], rtol=1e-6)

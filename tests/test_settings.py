@@ -7,7 +7,6 @@ from pydantic import ValidationError
 
 from streamrec.settings import Settings
 
-
 # Setting one of these trains exactly it (no search), so .env.example shows them commented out.
 COMMENTED = {"factors", "iterations", "regularization", "alpha", "confidence", "eps"}
 

@@ -30,7 +30,9 @@ def _booster(zero_as_missing: bool, nan_share: float) -> tuple[lightgbm.Booster,
     return booster, test
 
 
-@pytest.mark.parametrize(("zero_as_missing", "nan_share"), [(False, 0.0), (False, 0.2), (True, 0.2)])
+@pytest.mark.parametrize(
+    ("zero_as_missing", "nan_share"), [(False, 0.0), (False, 0.2), (True, 0.2)]
+)
 def test_predict_equals_lightgbm(zero_as_missing: bool, nan_share: float) -> None:
     booster, x = _booster(zero_as_missing, nan_share)
     trees = TreeEnsemble.from_model_string(booster.model_to_string())

@@ -32,7 +32,9 @@ def fold(tiny_sessions: pd.DataFrame) -> FoldData:
 
 def test_tune_starts_from_the_given_setting_and_keeps_the_best(fold: FoldData) -> None:
     seen = []
-    result = tune_als(fold, budget_fits=50, max_trials=4, start=START, space=FAST, on_trial=seen.append)
+    result = tune_als(
+        fold, budget_fits=50, max_trials=4, start=START, space=FAST, on_trial=seen.append
+    )
     assert [t.number for t in result.trials] == [0, 1, 2, 3] and seen == result.trials
     assert result.trials[0].params == START and result.trials[0].cost == 1
     finished = [t for t in result.trials if t.pruned_at is None]
@@ -75,7 +77,11 @@ def test_relative_cost_grows_with_iterations_and_factors() -> None:
 
 def test_trial_values_round_trip_the_search_space() -> None:
     assert trial_values(ALSParams(confidence="linear", eps=5)).keys() == {
-        "confidence", "factors", "iterations", "regularization", "alpha"
+        "confidence",
+        "factors",
+        "iterations",
+        "regularization",
+        "alpha",
     }
     assert trial_values(ALSParams())["eps"] == 1.0
 
