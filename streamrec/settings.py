@@ -72,7 +72,12 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="Threads that precompute the lists at model load."
     )
 
-    # HTTP hardening: how large a request may be before its body.
+    # HTTP hardening: who may read, and how large a request may be before its body.
+    api_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key the read routes require ('Authorization: Bearer <key>' or "
+        "'X-API-Key: <key>'); empty = open. /health, /ready, /metrics and the docs stay open.",
+    )
     max_header_bytes: int = Field(
         16 * 1024,
         ge=1024,
