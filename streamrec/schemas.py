@@ -59,9 +59,24 @@ DECIMAL_INTEGER = BeforeValidator(_decimal_integer)
 PLAIN_NUMBER = BeforeValidator(_plain_number)
 """Put after the bounds of a query number: written as in JSON (``inf``/``nan`` are left to them)."""
 
-UserId = Annotated[int, Field(ge=0, le=MAX_USER_ID, description="Platform user id.")]
+
+def _integral(value: object) -> object:
+    """A JSON number without a fraction as an int: JSON Schema's ``integer`` includes ``3.0``.
+
+    The strict models take no other conversion (not ``true``, not ``"3"``).
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JSON_INTEGER = BeforeValidator(_integral)
+
+UserId = Annotated[int, Field(ge=0, le=MAX_USER_ID, description="Platform user id."), JSON_INTEGER]
 ListLength = Annotated[
-    int | None, Field(ge=1, le=MAX_K, description="List length (default: default_k).")
+    int | None,
+    Field(ge=1, le=MAX_K, description="List length (default: default_k)."),
+    JSON_INTEGER,
 ]
 Names = Annotated[list[str], Field(max_length=MAX_NAMES)]
 MAX_REPEAT_WEIGHT = 1e6

@@ -39,6 +39,9 @@ def test_body_types_are_strict(api: httpx.Client, path: str, body: dict, locs: l
 def test_body_integers_are_still_numbers(api: httpx.Client) -> None:
     body = {"history": [{"streamer": "s00", "watch_time": 3}], "k": 2, "repeat_weight": 1}
     assert api.post("/recommendations", json=body).status_code == 200
+    # JSON Schema's integer includes 2.0, and the schema says integer.
+    batch = api.post("/recommendations/batch", json={"user_ids": [1000.0], "k": 2.0})
+    assert batch.status_code == 200 and batch.json()["results"][0]["user_id"] == 1000
 
 
 @pytest.mark.parametrize("user_id", ["1_000", "+1", "1.0", "%201", "1%20", "%D9%A1"])
