@@ -44,7 +44,8 @@ def _decimal_integer(value: object) -> object:
 
 
 def _plain_number(value: object) -> object:
-    """A query number as JSON writes it (no ``_`` separators or spaces, which ``float()`` takes)."""
+    """A query number in plain decimal or exponent form: no ``_``, no spaces (``float()`` takes
+    both)."""
     if isinstance(value, str) and not _NUMBER.fullmatch(value):
         raise PydanticCustomError(
             "float_parsing",
@@ -57,7 +58,7 @@ def _plain_number(value: object) -> object:
 DECIMAL_INTEGER = BeforeValidator(_decimal_integer)
 """Put after the bounds of a path or query integer: decimal digits only."""
 PLAIN_NUMBER = BeforeValidator(_plain_number)
-"""Put after the bounds of a query number: written as in JSON (``inf``/``nan`` are left to them)."""
+"""Put after the bounds of a query number: plain decimals (``inf``/``nan`` are left to them)."""
 
 
 def _integral(value: object) -> object:

@@ -113,7 +113,9 @@ def serving(app: FastAPI) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def api(checkerboard_model_path: Path) -> Iterator[httpx.Client]:
     """A client of the real server, serving the checkerboard model with its lists ready."""
-    settings = Settings(model_path=checkerboard_model_path, reload_interval=0)
+    settings = Settings(
+        model_path=checkerboard_model_path, reload_interval=0, api_key="", admin_token=""
+    )
     with serving(create_app(settings)) as url, httpx.Client(base_url=url) as http:
         wait_for_lists(http)
         yield http
