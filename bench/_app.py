@@ -12,6 +12,9 @@ import argparse
 import uvicorn
 from fastapi import FastAPI
 
+from streamrec.server import uvicorn_config
+from streamrec.settings import Settings
+
 # The benchmarked route, spelled as the API spells it.
 USER_ROUTE = "/recomendations/user/{user_id}"
 
@@ -26,4 +29,5 @@ def parser(prog: str, description: str | None) -> argparse.ArgumentParser:
 
 def serve(app: FastAPI, args: argparse.Namespace) -> None:
     """Run ``app`` on ``args.host``:``args.port`` with the same uvicorn settings as the server."""
-    uvicorn.run(app, host=args.host, port=args.port, access_log=False, log_level="info")
+    settings = Settings(host=args.host, port=args.port, access_log=False)
+    uvicorn.Server(uvicorn_config(app, settings, log_level="info")).run()

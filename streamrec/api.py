@@ -17,8 +17,10 @@ from streamrec.middleware import BodySizeLimit, validation_error_handler
 from streamrec.monitoring import HttpMetrics, Monitoring
 from streamrec.recommender import Recommender
 from streamrec.reload import ModelStore, load_recommender
-from streamrec.routes import admin, operations, recommendations, streamers
+from streamrec.routes import admin, docs, operations, recommendations, streamers
+from streamrec.routing import JSONBodyRoute, method_not_allowed
 from streamrec.schemas import MAX_BODY_BYTES
+from streamrec.security import APIKeyGuard, FailureThrottle
 from streamrec.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -84,6 +86,8 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
         version="0.1.0",
         lifespan=lifespan,
         openapi_url=None,  # set below, once the API's own routes are in
+        docs_url=None,  # served from this server by routes.docs, not from a CDN
+        redoc_url=None,
         telemetry=None
         if settings.opentelemetry
         else {"tracing": False, "metrics": False, "logs": False},
@@ -91,6 +95,7 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     app.state.settings = settings
     app.state.store = store
     app.state.monitoring = monitoring
+    app.router.route_class = JSONBodyRoute
     # Each routes module registers its path operations on the app itself: FastAPI resolves an
     # included APIRouter again on every request, which cost ~20 us per request here, a tenth of
     # the whole request.
@@ -103,7 +108,13 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     # routes match first.
     app.openapi_url = "/openapi.json"
     app.setup()
+    docs.register(app)
+    api_key = settings.api_key.get_secret_value()
+    docs.finish_openapi(app, api_key=bool(api_key))
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    app.add_exception_handler(405, method_not_allowed)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    if api_key:  # inside the metrics: refused requests are counted too
+        app.add_middleware(APIKeyGuard, api_key=api_key, throttle=FailureThrottle())
     app.add_middleware(HttpMetrics, monitoring=monitoring)  # outermost: sees every response
     return app

@@ -95,10 +95,19 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
 
     The default handler echoes the bad input with ``json.dumps(allow_nan=False)``, so
     ``{"watch_time": NaN}`` (which the JSON parser accepts) became a 500; non-finite numbers
-    are echoed as strings instead.
+    are echoed as strings instead. A body that is not JSON gets FastAPI's generic message
+    "JSON decode error" followed by what is wrong (see :func:`streamrec.routing.decode_json`).
     """
-    body = json.dumps({"detail": _finite(jsonable_encoder(exc.errors()))})
+    errors = [_explained(error) for error in exc.errors()]
+    body = json.dumps({"detail": _finite(jsonable_encoder(errors))})
     return Response(body, status_code=422, media_type="application/json")
+
+
+def _explained(error: dict[str, Any]) -> dict[str, Any]:
+    reason = (error.get("ctx") or {}).get("error")
+    if error.get("type") == "json_invalid" and isinstance(reason, str):
+        return error | {"msg": f"{error['msg']}: {reason}"}
+    return error
 
 
 def _finite(value: Any) -> Any:

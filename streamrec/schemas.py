@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
 from streamrec.recommender import MAX_K, PrecomputeState, Source
 
@@ -16,9 +18,66 @@ MAX_BATCH = 1000
 MAX_BODY_BYTES = 1 << 20
 """Largest accepted request body (1 MiB)."""
 
-UserId = Annotated[int, Field(ge=0, le=MAX_USER_ID, description="Platform user id.")]
+_INTEGER = re.compile(r"-?[0-9]+")
+_NUMBER = re.compile(
+    r"[-+]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?|[-+]?(inf|infinity|nan)", re.IGNORECASE
+)
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
+def _decimal_integer(value: object) -> object:
+    """A path or query integer: ASCII digits with an optional minus, nothing else.
+
+    Python's ``int()`` (which pydantic follows) also takes ``"1_000"``, ``"+1"``, ``" 1"`` and
+    ``"1.0"``; an id spelled several ways is an id a cache or a log misreads.
+    """
+    if isinstance(value, str) and not _INTEGER.fullmatch(value):
+        raise PydanticCustomError(
+            "int_parsing",
+            "Input should be a valid integer of decimal digits only, got {shown}",
+            {"shown": _shown(value)},
+        )
+    return value
+
+
+def _plain_number(value: object) -> object:
+    """A query number in plain decimal or exponent form: no ``_``, no spaces (``float()`` takes
+    both)."""
+    if isinstance(value, str) and not _NUMBER.fullmatch(value):
+        raise PydanticCustomError(
+            "float_parsing",
+            "Input should be a valid number, got {shown}",
+            {"shown": _shown(value)},
+        )
+    return value
+
+
+DECIMAL_INTEGER = BeforeValidator(_decimal_integer)
+"""Put after the bounds of a path or query integer: decimal digits only."""
+PLAIN_NUMBER = BeforeValidator(_plain_number)
+"""Put after the bounds of a query number: plain decimals (``inf``/``nan`` are left to them)."""
+
+
+def _integral(value: object) -> object:
+    """A JSON number without a fraction as an int: JSON Schema's ``integer`` includes ``3.0``.
+
+    The strict models take no other conversion (not ``true``, not ``"3"``).
+    """
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JSON_INTEGER = BeforeValidator(_integral)
+
+UserId = Annotated[int, Field(ge=0, le=MAX_USER_ID, description="Platform user id."), JSON_INTEGER]
 ListLength = Annotated[
-    int | None, Field(ge=1, le=MAX_K, description="List length (default: default_k).")
+    int | None,
+    Field(ge=1, le=MAX_K, description="List length (default: default_k)."),
+    JSON_INTEGER,
 ]
 Names = Annotated[list[str], Field(max_length=MAX_NAMES)]
 MAX_REPEAT_WEIGHT = 1e6
@@ -31,9 +90,13 @@ _VERSION_EXAMPLE = "20261122T173000Z-3fa2b1c4"
 
 
 class _Filtered(BaseModel):
-    """Fields shared by the requests that rank streamers."""
+    """Fields shared by the requests that rank streamers.
 
-    model_config = ConfigDict(extra="forbid")
+    Strict: JSON types are taken as they are, so ``true`` is not user 1, ``"3"`` is not a
+    ``k`` and ``"no"`` is not false (an integer is still a valid number).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     k: ListLength = None
     exclude_watched: bool = Field(True, description="Leave out streamers already watched.")
@@ -73,7 +136,7 @@ class UserRequest(_Filtered):
 class WatchEvent(BaseModel):
     """Time a new viewer spent on one streamer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     streamer: str = Field(examples=["mithrain"])
     watch_time: float = Field(
@@ -185,6 +248,18 @@ class HealthResponse(BaseModel):
     factors: int
 
 
+class ReadyResponse(BaseModel):
+    """Whether the server should take traffic (the readiness probe)."""
+
+    status: Literal["ready", "not ready"] = Field(examples=["ready"])
+    reason: str | None = Field(
+        description="Why the server is not ready; null when it is.",
+        examples=["computing the precomputed lists (12 s so far)"],
+    )
+    model_version: str | None = Field(examples=[_VERSION_EXAMPLE])
+    precompute_state: PrecomputeState | None = Field(examples=["ready"])
+
+
 class ServingInfo(BaseModel):
     """How the model is held in memory."""
 
@@ -228,7 +303,8 @@ class ModelResponse(BaseModel):
         examples=[{"users": 100000, "streamers": 162625, "nonzeros": 1500000, "factors": 64}]
     )
     data: dict[str, Any] | None = Field(
-        description="The training data: path, content fingerprint, rows read and dropped.",
+        description="The training data: file name (never its folder), content fingerprint, "
+        "rows read and dropped.",
         examples=[{"fingerprint": "9f86d081884c7d659a2feaa0c55ad015", "rows_read": 3051733}],
     )
     evaluation: dict[str, Any] | None = Field(

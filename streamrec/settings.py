@@ -72,6 +72,19 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="Threads that precompute the lists at model load."
     )
 
+    # HTTP hardening: who may read, and how large a request may be before its body.
+    api_key: SecretStr = Field(
+        SecretStr(""),
+        description="Key the read routes require ('Authorization: Bearer <key>' or "
+        "'X-API-Key: <key>'); empty = open. /health, /ready, /metrics and the docs stay open.",
+    )
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        le=1 << 20,
+        description="Largest request line plus headers; a larger request is answered 431.",
+    )
+
     factors: int = Field(64, ge=1, le=1024, description="ALS latent factors.")
     iterations: int = Field(15, ge=1, le=1000, description="ALS sweeps over users and items.")
     regularization: float = Field(

@@ -17,7 +17,10 @@ import uvicorn
 from fastapi import FastAPI
 
 from streamrec import artifact, data
+from streamrec.api import create_app
 from streamrec.recommender import Recommender
+from streamrec.server import uvicorn_config
+from streamrec.settings import Settings
 from streamrec.train import ALSParams, fit_als
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,9 +91,11 @@ def free_port() -> int:
 
 @contextmanager
 def serving(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` under uvicorn on a free loopback port; yield its base URL."""
+    """Run ``app`` as the service runs it, on a free loopback port; yield its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    settings = getattr(app.state, "settings", None) or Settings()
+    config = uvicorn_config(app, settings, host="127.0.0.1", port=port, log_level="error")
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
@@ -103,6 +108,17 @@ def serving(app: FastAPI) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def api(checkerboard_model_path: Path) -> Iterator[httpx.Client]:
+    """A client of the real server, serving the checkerboard model with its lists ready."""
+    settings = Settings(
+        model_path=checkerboard_model_path, reload_interval=0, api_key="", admin_token=""
+    )
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url) as http:
+        wait_for_lists(http)
+        yield http
 
 
 def wait_for_state(model: Recommender, state: str, timeout: float = 10) -> None:

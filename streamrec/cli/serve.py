@@ -12,6 +12,7 @@ import uvicorn
 from streamrec.api import create_app
 from streamrec.cli import fail, load_settings
 from streamrec.reload import load_recommender
+from streamrec.server import uvicorn_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -38,11 +39,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:  # artifact.ArtifactError is a ValueError
         return fail(str(exc))
     app = create_app(settings, recommender)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        access_log=settings.access_log,
-        log_level="info",
-    )
+    uvicorn.Server(uvicorn_config(app, settings, log_level="info")).run()
     return 0

@@ -10,13 +10,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Path, Query, Request, Response
+from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from streamrec.deps import MonitoringDep, RecommenderDep, SettingsDep, json_response, serving
 from streamrec.recommender import MAX_K, NO_FILTERS, Filters, Recommendation, Recommender
 from streamrec.schemas import (
+    DECIMAL_INTEGER,
     MAX_REPEAT_WEIGHT,
     MAX_USER_ID,
+    PLAIN_NUMBER,
     REPEAT_WEIGHT_DESCRIPTION,
     BatchItem,
     BatchRequest,
@@ -30,7 +33,10 @@ from streamrec.schemas import (
 
 # The misspelled path is the one existing clients call; the other is its alias.
 _PATHS = ("/recomendations/user/{user_id}", "/recommendations/user/{user_id}")
-UserIdPath = Annotated[int, Path(ge=0, le=MAX_USER_ID, description="Platform user id.")]
+# Bounds go before the digits-only check: after it, they would not reach the OpenAPI schema.
+UserIdPath = Annotated[
+    int, Field(ge=0, le=MAX_USER_ID), DECIMAL_INTEGER, Path(description="Platform user id.")
+]
 
 
 async def _recommend(
@@ -62,16 +68,19 @@ async def recommend_for_user(
     request: Request,
     user_id: UserIdPath,
     k: Annotated[
-        int | None, Query(ge=1, le=MAX_K, description="List length (default: default_k).")
+        int | None,
+        Field(ge=1, le=MAX_K),
+        DECIMAL_INTEGER,
+        Query(description="List length (default: default_k)."),
     ] = None,
     exclude_watched: Annotated[
         bool, Query(description="Leave out streamers the user already watched.")
     ] = True,
     repeat_weight: Annotated[
         float | None,
-        Query(
-            ge=0, le=MAX_REPEAT_WEIGHT, allow_inf_nan=False, description=REPEAT_WEIGHT_DESCRIPTION
-        ),
+        Field(ge=0, le=MAX_REPEAT_WEIGHT, allow_inf_nan=False),
+        PLAIN_NUMBER,
+        Query(description=REPEAT_WEIGHT_DESCRIPTION),
     ] = None,
 ) -> Response:
     """Top-K streamers for a user; users unknown to the model get the popular list."""

@@ -5,16 +5,19 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import FastAPI, HTTPException, Path, Query
+from pydantic import Field
 
 from streamrec.deps import RecommenderDep
 from streamrec.recommender import MAX_K, UnknownStreamerError
-from streamrec.schemas import SimilarResponse
+from streamrec.schemas import DECIMAL_INTEGER, SimilarResponse
 
 
 def similar_streamers(
     recommender: RecommenderDep,
     name: Annotated[str, Path(description="Streamer name.", examples=["mithrain"])],
-    k: Annotated[int, Query(ge=1, le=MAX_K, description="List length.")] = 10,
+    k: Annotated[
+        int, Field(ge=1, le=MAX_K), DECIMAL_INTEGER, Query(description="List length.")
+    ] = 10,
 ) -> SimilarResponse:
     """Streamers whose audiences are most like this one's (cosine of item factors)."""
     try:
