@@ -5,7 +5,7 @@ One column per data set (:mod:`streamrec.shape` defines each statistic):
 * the real slice, ``../shared/data/twitch-real-slice.csv`` from the repository root (or
   ``--real``), when it is there; the table says so when it is not;
 * each ``--presets`` sample of :mod:`streamrec.synth` (default ``small`` and ``twitch-100k``),
-  generated into ``bench/out/`` if missing;
+  generated afresh into a temporary folder (a cached sample could predate a generator change);
 * the last preset sampled the way the real slice was drawn (``--no-slice-like`` to skip): the
   generator's community with the most viewers of at least 10 sessions on it, 2,000 of those
   viewers weighted by their sessions there, start steps only, cut at the slice's last step
@@ -13,8 +13,8 @@ One column per data set (:mod:`streamrec.shape` defines each statistic):
   the real slice; the plain presets show the population the sampling hides.
 
 The list collapse fits ALS with the project's defaults (:class:`streamrec.train.ALSParams`) or
-the ALS flags given. Run from the repository root (about a minute; most of it is ALS on
-twitch-100k)::
+the ALS flags given. Run from the repository root (one to two minutes; most of it is generating
+twitch-100k and fitting ALS on it)::
 
     python -m bench shape
     python -m bench shape -- --presets small --no-slice-like
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -40,9 +41,8 @@ from streamrec import data, shape, synth
 from streamrec.split import DEFAULT_WINDOW
 from streamrec.train import ALSParams
 
-DEFAULT = False  # about a minute, most of it fitting ALS on twitch-100k: run when named
+DEFAULT = False  # one to two minutes, most of it twitch-100k: run when named
 ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "bench" / "out"
 REAL = Path("../shared/data/twitch-real-slice.csv")
 # How the real slice was drawn (its README): 2,000 users with at least 10 sessions on the
 # community, weighted by activity; sessions up to step 5897.
@@ -51,13 +51,13 @@ SLICE_MIN_SESSIONS = 10
 SLICE_END = 5898
 
 
-def sample_path(preset: str) -> Path:
-    """The generated sample of ``preset`` under ``bench/out/``, written if missing."""
-    path = OUT / f"{preset}.csv"
-    if not path.is_file():
-        OUT.mkdir(parents=True, exist_ok=True)
-        print(synth.write_sessions(synth.PRESETS[preset], path).summary(), flush=True)
-    return path
+def generated(preset: str, folder: Path) -> pd.DataFrame:
+    """The sessions of ``preset``, generated into ``folder`` and read back as any file is."""
+    path = folder / f"{preset}.csv"
+    started = time.perf_counter()
+    stats = synth.write_sessions(synth.PRESETS[preset], path)
+    print(f"{preset}: generated in {time.perf_counter() - started:.1f} s: {stats.summary()}")
+    return data.read_sessions(path)[0]
 
 
 def streamer_communities(config: synth.SynthConfig, names: np.ndarray) -> np.ndarray:
@@ -155,8 +155,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     defaults = ALSParams()
     for name in ("factors", "iterations", "regularization", "alpha"):
-        kind = type(getattr(defaults, name))
-        parser.add_argument(f"--{name}", type=kind, default=getattr(defaults, name))
+        value = getattr(defaults, name)
+        parser.add_argument(
+            f"--{name}", type=type(value), default=value, help=f"ALS {name} (default {value})"
+        )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     presets = [p.strip() for p in args.presets.split(",") if p.strip()]
@@ -187,9 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         columns["real slice"] = None
         notes.append(f"real slice: absent ({args.real or REAL} not found)")
     sessions = None
-    for preset in presets:
-        sessions, _ = data.read_sessions(sample_path(preset))
-        columns[preset] = describe(preset, sessions)
+    with tempfile.TemporaryDirectory(prefix="bench-shape-") as folder:
+        for preset in presets:
+            sessions = generated(preset, Path(folder))
+            columns[preset] = describe(preset, sessions)
     if presets and not args.no_slice_like and sessions is not None:
         sample, how = slice_like(sessions, synth.PRESETS[presets[-1]])
         label = f"{presets[-1]}, sampled like the slice"
