@@ -22,12 +22,22 @@ from streamrec.train import ALSParams, TrainingError
 logger = logging.getLogger(__name__)
 
 
+class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
+    """Defaults in the help, except the None and on/off ones, which the text explains."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     settings = load_settings()
     parser = argparse.ArgumentParser(
         prog="als_fit.py",
-        description="Train implicit ALS on watch sessions and write the model artifact.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Train on watch sessions and write the model artifact: search the ALS "
+        "hyperparameters on the latest sessions, learn the live ranker, refit on all data.",
+        formatter_class=_DefaultsShown,
     )
     parser.add_argument("--data", type=Path, default=settings.data_path, help="sessions CSV")
     parser.add_argument("--model", type=Path, default=settings.model_path, help="artifact path")
