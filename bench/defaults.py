@@ -55,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--presets", default="small", help="generator presets (comma-separated)")
+    parser.add_argument("--data", action="append", default=[], help="more sessions CSV files")
     parser.add_argument("--max-users", type=int, default=3000, help="viewers scored per data set")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -65,6 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("the real slice is not here: generator only")
     for preset in filter(None, (p.strip() for p in args.presets.split(","))):
         sets[preset] = str(sample_path(preset))
+    sets.update({path: path for path in args.data})
     results = {name: scores(path, args.max_users) for name, path in sets.items()}
     names = list(results)
     best = {name: max(results[name].values()) for name in names}

@@ -127,10 +127,10 @@ def train_pipeline(
     validation: dict[str, Any] = {}
     fold_data = _validation_fold(sessions, plan, end, validation)
     if fold_data is not None:
-        tuning, params = _search(fold_data, plan, validation, echo)
+        tuning, params, factors = _search(fold_data, plan, validation, echo)
         seconds["tune"] = time.perf_counter() - started
         if plan.ranker:
-            ranker_model = _ranker(sessions, fold_data, params, validation)
+            ranker_model = _ranker(sessions, fold_data, factors, params.seed, validation)
         else:
             validation["ranker_skipped"] = "not asked for"
         seconds["ranker"] = time.perf_counter() - started - seconds["tune"]
@@ -173,17 +173,18 @@ def _validation_fold(
 
 def _search(
     fold_data: FoldData, plan: TrainingPlan, validation: dict[str, Any], echo: Callable[[str], None]
-) -> tuple[TuneResult | None, ALSParams]:
-    """Tune (or score the fixed setting) on the fold; the setting to train."""
+) -> tuple[TuneResult | None, ALSParams, tuple[np.ndarray, np.ndarray]]:
+    """Tune (or score the fixed setting) on the fold: the search, the setting to train, and
+    its factors fitted on the fold's history (what the ranker learns from)."""
     sample = _sample(fold_data, TUNE_USERS, plan.params.seed)
     popularity = Popularity().fit(sample.history)
     pop = evaluate_topk(popularity, sample, max_k=10, modes=("exclude",))["exclude"]
     figures = {"popularity": float(pop["new"]["ndcg"][9])}
     if not plan.tune:
-        fixed = evaluate_factors(*fit_als(sample.history, plan.params), plan.params, sample)
-        figures["chosen"] = fixed[OBJECTIVE]
+        factors = fit_als(sample.history, plan.params)
+        figures["chosen"] = evaluate_factors(*factors, plan.params, sample)[OBJECTIVE]
         validation["ndcg@10 new"] = figures
-        return None, plan.params
+        return None, plan.params, factors
 
     def show(trial: Any) -> None:
         state = "" if trial.pruned_at is None else f" (pruned after {trial.pruned_at} iterations)"
@@ -211,7 +212,8 @@ def _search(
     validation["ndcg@10 new"] = figures
     validation["trials"] = result.as_records()
     validation["best_trial"] = best.number
-    return result, best.params
+    assert result.best_factors is not None  # the best trial is a finished one
+    return result, best.params, result.best_factors
 
 
 def _sample(fold_data: FoldData, users: int, seed: int) -> FoldData:
@@ -233,10 +235,14 @@ def _sample(fold_data: FoldData, users: int, seed: int) -> FoldData:
 
 
 def _ranker(
-    sessions: pd.DataFrame, fold_data: FoldData, params: ALSParams, validation: dict[str, Any]
+    sessions: pd.DataFrame,
+    fold_data: FoldData,
+    factors: tuple[np.ndarray, np.ndarray],
+    seed: int,
+    validation: dict[str, Any],
 ) -> str | None:
     """Train the live ranker on the fold's next sessions with factors fitted before it."""
-    user_factors, item_factors = fit_als(fold_data.history, params)
+    user_factors, item_factors = factors
     live = LiveIndex.from_sessions(sessions)
     queries = Queries(
         rows=fold_data.users,
@@ -250,9 +256,7 @@ def _ranker(
         now=fold_data.fold.cut,
     )
     popularity_rank = popularity_ranks(fold_data.history)
-    trained = train_ranker(
-        queries, history, user_factors, item_factors, popularity_rank, seed=params.seed
-    )
+    trained = train_ranker(queries, history, user_factors, item_factors, popularity_rank, seed=seed)
     if trained is None:
         validation["ranker_skipped"] = "too few next-session queries in the validation window"
         return None

@@ -99,6 +99,8 @@ class TuneResult:
 
     trials: list[Trial] = field(default_factory=list)
     users: int = 0
+    best_factors: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
+    """User and item factors of :attr:`best` (fitted on the fold's history)."""
 
     @property
     def best(self) -> Trial:
@@ -242,14 +244,15 @@ def tune_als(
             spent += 0.05
             continue
         seen.add(params)
-        finished = _run(trial, len(result.trials), params, data, start, optuna)
-        state = optuna.trial.TrialState.COMPLETE if finished.pruned_at is None else None
-        if state is None:
+        finished, factors = _run(trial, len(result.trials), params, data, start)
+        if factors is None:
             study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             study.tell(trial, finished.score)
         spent += finished.cost
         result.trials.append(finished)
+        if factors is not None and result.best is finished:
+            result.best_factors = factors
         logger.info("trial %d: %s = %.4f (%s)", finished.number, OBJECTIVE, finished.score, params)
         if on_trial is not None:
             on_trial(finished)
@@ -257,9 +260,10 @@ def tune_als(
 
 
 def _run(
-    trial: Any, number: int, params: ALSParams, data: FoldData, start: ALSParams, optuna: Any
-) -> Trial:
-    """Fit with pruning checks every ``CHECKPOINT`` iterations; the trial's record."""
+    trial: Any, number: int, params: ALSParams, data: FoldData, start: ALSParams
+) -> tuple[Trial, tuple[np.ndarray, np.ndarray] | None]:
+    """Fit with pruning checks every ``CHECKPOINT`` iterations: the trial's record, and its
+    factors unless it was pruned."""
     started = time.perf_counter()
     last: dict[str, float] = {}
 
@@ -280,7 +284,7 @@ def _run(
         user_factors, item_factors = fit_als(data.history, params, on_iteration=check)
     except _Pruned as pruned:
         share = pruned.iteration / params.iterations
-        return Trial(
+        record = Trial(
             number,
             params,
             dict(last),
@@ -288,10 +292,12 @@ def _run(
             relative_cost(params, start) * share,
             pruned_at=pruned.iteration,
         )
+        return record, None
     metrics = evaluate_factors(user_factors, item_factors, params, data)
     trial.report(metrics[OBJECTIVE], params.iterations)
     cost = relative_cost(params, start)
-    return Trial(number, params, metrics, time.perf_counter() - started, cost)
+    record = Trial(number, params, metrics, time.perf_counter() - started, cost)
+    return record, (user_factors, item_factors)
 
 
 class _Pruned(Exception):
