@@ -81,13 +81,16 @@ def candidates(
     n = len(allowed)
     if n <= OWN + ALS_BEST + POPULAR:
         return np.arange(n)
+    picked = np.zeros(n, dtype=bool)
     watched = np.flatnonzero(watch > 0)
     if len(watched) > OWN:
-        watched = watched[np.argsort(-watch[watched], kind="stable")[:OWN]]
-    best = top_k(als_scores, ALS_BEST)
-    # Popularity ranks are distinct, so the POPULAR smallest are found without a full sort.
-    popular = np.argpartition(popularity_rank[allowed], POPULAR)[:POPULAR]
-    return np.unique(np.concatenate((watched, best, popular)))
+        watched = watched[np.argpartition(-watch[watched], OWN)[:OWN]]
+    picked[watched] = True
+    # The best and the most popular, found by partitioning rather than sorting: the set is
+    # what matters, the trees order it.
+    picked[np.argpartition(-als_scores, ALS_BEST)[:ALS_BEST]] = True
+    picked[np.argpartition(popularity_rank[allowed], POPULAR)[:POPULAR]] = True
+    return np.flatnonzero(picked)
 
 
 @dataclass(frozen=True)

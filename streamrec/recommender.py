@@ -584,8 +584,11 @@ class Recommender:
         row = self.user_index(user_id)
         if row is None:
             return self._result(self._popular_list(k, filters, _NONE), "popular", filters)
-        if weight is None:  # the live ranker: it scores every allowed streamer
-            return self._rank_live(row, k, filters) if scan else None
+        if weight is None:  # the live ranker scores every allowed streamer: a catalogue scan
+            # without `available`; with it, a bounded list, cheap enough for the event loop
+            if scan or filters.available is not None:
+                return self._rank_live(row, k, filters)
+            return None
         watched = self.watched(row) if exclude_watched else _NONE
         ranked = None
         if filters.available is None:

@@ -14,6 +14,7 @@ the default way) and ``NaN`` (NaN goes the default way).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,17 +134,22 @@ class TreeEnsemble:
         exact = not nan.any() or not (self.missing > 0).any()
         # Missing mode "None": NaN compares as 0, which replacing it up front does exactly.
         flat = np.where(nan, 0.0, x).ravel() if nan.any() else x.ravel()
-        offset = (np.arange(len(x)) * self.n_features)[:, None]
+        offset = (np.arange(len(x), dtype=np.intp) * self.n_features)[:, None]
         node = np.broadcast_to(self.roots, (len(x), self.n_trees))
         for _ in range(self.depth):
             at = offset + self.feature[node]
-            go_left = flat[at] <= self.threshold[node]
+            go_right = flat[at] > self.threshold[node]
             if not exact:
                 missing = self.missing[node]
                 value = x.ravel()[at]
                 default = (np.isnan(value) & (missing > 0)) | (
                     (missing == 1) & (np.abs(np.nan_to_num(value)) <= _ZERO)
                 )
-                go_left = np.where(default, self.default_left[node], go_left)
-            node = np.where(go_left, self.left[node], self.right[node])
+                go_right = np.where(default, ~self.default_left[node], go_right)
+            node = self.children[2 * node + go_right]
         return self.value[node].sum(axis=1)
+
+    @functools.cached_property
+    def children(self) -> np.ndarray:
+        """``children[2 n]`` and ``children[2 n + 1]``: node ``n``'s left and right child."""
+        return np.stack((self.left, self.right), axis=1).ravel()

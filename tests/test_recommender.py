@@ -430,6 +430,9 @@ def test_lists_that_keep_watched_streamers_use_the_live_ranker(ranked: Recommend
     batch = ranked.recommend_batch(users, 7, exclude_watched=False)
     assert [r.items for r in batch] == [ranked.recommend(u, 7, False).items for u in users]
     assert ranked.recommend_cached(users[0], 5, exclude_watched=False) is None  # a worker's job
+    live_filter = ranked.filters(available=live)
+    cached = ranked.recommend_cached(users[0], 5, False, live_filter)
+    assert cached is not None and cached.items == _ranker_list(ranked, users[0], 5, live)
 
 
 def test_an_explicit_repeat_weight_asks_for_the_blend(ranked: Recommender) -> None:
