@@ -2,9 +2,14 @@
 
 Everything serving needs is in one file: factors, both id maps, the popularity ranking, the
 users' watched streamers with watch time, and JSON metadata. It is read with
-``np.load(allow_pickle=False)``, so a crafted file cannot execute anything, and written through
-a temporary file and ``os.replace``, so a failed or killed run leaves the previous model intact.
+``allow_pickle=False``, so a crafted file cannot execute anything, and written through a
+temporary file and ``os.replace``, so a failed or killed run leaves the previous model intact.
 Only this module reads or writes model files.
+
+Reading is defensive, because a model file may come from anywhere: only the members listed in
+``_MEMBERS`` are read, each one's declared size and type checked before it is inflated
+(:mod:`streamrec.safenpz`), and then every part is checked against the others. Any defect
+raises :class:`ArtifactError` naming the file and the reason.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ import hashlib
 import json
 import os
 import tempfile
-import zipfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,11 +26,27 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from streamrec import safenpz
 from streamrec.data import Interactions
 from streamrec.popularity import PopularityRanker
 
 FORMAT_VERSION = 1
 _PICKLE_MAGIC = b"\x80"  # every pickle protocol >= 2 starts with the PROTO opcode
+
+# Every member a reader accepts: dtype and number of dimensions, exactly as save() writes them.
+_MEMBERS: dict[str, tuple[np.dtype, int]] = {
+    "format_version": (np.dtype(np.int32), 0),
+    "metadata_json": (np.dtype(np.uint8), 1),
+    "user_factors": (np.dtype(np.float32), 2),
+    "item_factors": (np.dtype(np.float32), 2),
+    "user_ids": (np.dtype(np.int64), 1),
+    "streamer_names_utf8": (np.dtype(np.uint8), 1),
+    "streamer_name_offsets": (np.dtype(np.int64), 1),
+    "popular": (np.dtype(np.int32), 1),
+    "user_items_indptr": (np.dtype(np.int64), 1),
+    "user_items_indices": (np.dtype(np.int32), 1),
+    "user_items_data": (np.dtype(np.float32), 1),
+}
 
 
 class ArtifactError(ValueError):
@@ -125,23 +145,7 @@ def save(artifact: Artifact, path: str | Path) -> Path:
     _check(artifact)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    names = [str(n).encode("utf-8") for n in artifact.streamer_names]
-    offsets = np.zeros(len(names) + 1, dtype=np.int64)
-    np.cumsum([len(n) for n in names], out=offsets[1:])
-    user_items = sp.csr_matrix(artifact.user_items, dtype=np.float32)
-    arrays = {
-        "format_version": np.array(FORMAT_VERSION, dtype=np.int32),
-        "metadata_json": np.frombuffer(json.dumps(artifact.metadata).encode("utf-8"), np.uint8),
-        "user_factors": np.ascontiguousarray(artifact.user_factors, dtype=np.float32),
-        "item_factors": np.ascontiguousarray(artifact.item_factors, dtype=np.float32),
-        "user_ids": np.asarray(artifact.user_ids, dtype=np.int64),
-        "streamer_names_utf8": np.frombuffer(b"".join(names), dtype=np.uint8),
-        "streamer_name_offsets": offsets,
-        "popular": np.asarray(artifact.popular, dtype=np.int32),
-        "user_items_indptr": user_items.indptr.astype(np.int64),
-        "user_items_indices": user_items.indices.astype(np.int32),
-        "user_items_data": user_items.data,
-    }
+    arrays = _to_arrays(artifact)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -163,7 +167,9 @@ def load(path: str | Path) -> Artifact:
     ------
     ArtifactError
         The file is missing, is a pickle (refused: loading one could run code), is not an
-        ``.npz`` archive, lacks a field, has an unsupported format version, or is inconsistent.
+        ``.npz`` archive, has a member that is unknown or larger than the file can hold, lacks
+        a field, has an unsupported format version, or is inconsistent. The message names the
+        file and the reason.
     """
     path = Path(path)
     if not path.is_file():
@@ -176,11 +182,41 @@ def load(path: str | Path) -> Artifact:
             )
         fh.seek(0)
         try:
-            with np.load(fh, allow_pickle=False) as npz:
-                arrays = {key: npz[key] for key in npz.files}
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+            arrays = safenpz.read(fh, os.fstat(fh.fileno()).st_size, _MEMBERS)
+        except (safenpz.NotAnArchiveError, safenpz.UnsafeMemberError) as exc:
             raise ArtifactError(f"{path} is not a readable streamrec artifact: {exc}") from exc
     return _from_arrays(arrays, path)
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+def _to_arrays(artifact: Artifact) -> dict[str, np.ndarray]:
+    names = [str(n).encode("utf-8") for n in artifact.streamer_names]
+    offsets = np.zeros(len(names) + 1, dtype=np.int64)
+    np.cumsum([len(n) for n in names], out=offsets[1:])
+    user_items = sp.csr_matrix(artifact.user_items, dtype=np.float32)
+    arrays = {
+        "format_version": np.array(FORMAT_VERSION, dtype=np.int32),
+        "metadata_json": _utf8(json.dumps(artifact.metadata)),
+        "user_factors": np.ascontiguousarray(artifact.user_factors, dtype=np.float32),
+        "item_factors": np.ascontiguousarray(artifact.item_factors, dtype=np.float32),
+        "user_ids": np.asarray(artifact.user_ids, dtype=np.int64),
+        "streamer_names_utf8": np.frombuffer(b"".join(names), dtype=np.uint8),
+        "streamer_name_offsets": offsets,
+        "popular": np.asarray(artifact.popular, dtype=np.int32),
+        "user_items_indptr": user_items.indptr.astype(np.int64),
+        "user_items_indices": user_items.indices.astype(np.int32),
+        "user_items_data": user_items.data,
+    }
+    return arrays
+
+
+def _utf8(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+
+
+# -- reading ------------------------------------------------------------------------------------
 
 
 def _from_arrays(arrays: dict[str, np.ndarray], path: Path) -> Artifact:
@@ -194,40 +230,76 @@ def _from_arrays(arrays: dict[str, np.ndarray], path: Path) -> Artifact:
         raise ArtifactError(
             f"{path} has format version {version}; this server reads version {FORMAT_VERSION}"
         )
-    try:
-        metadata = json.loads(need("metadata_json").tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"{path}: metadata is not valid JSON: {exc}") from exc
-    blob = need("streamer_names_utf8").tobytes()
-    offsets = need("streamer_name_offsets")
-    try:
-        names = [blob[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
-    except (UnicodeDecodeError, TypeError, ValueError) as exc:
-        raise ArtifactError(f"{path}: streamer names are corrupt: {exc}") from exc
-    user_factors = need("user_factors")
-    item_factors = need("item_factors")
-    indptr = need("user_items_indptr")
-    try:
-        user_items = sp.csr_matrix(
-            (need("user_items_data"), need("user_items_indices"), indptr),
-            shape=(len(indptr) - 1, item_factors.shape[0] if item_factors.ndim == 2 else 0),
-        )
-    except (ValueError, TypeError, IndexError) as exc:
-        raise ArtifactError(f"{path}: watched lists are corrupt: {exc}") from exc
+    metadata = _json_object(need("metadata_json"), path)
+    names = _names(need("streamer_names_utf8"), need("streamer_name_offsets"), path)
+    user_items = _user_items(
+        need("user_items_indptr"),
+        need("user_items_indices"),
+        need("user_items_data"),
+        need("item_factors").shape[0],
+        path,
+    )
     artifact = Artifact(
-        user_factors=user_factors,
-        item_factors=item_factors,
+        user_factors=need("user_factors"),
+        item_factors=need("item_factors"),
         user_ids=need("user_ids"),
-        streamer_names=np.array(names, dtype=object),
+        streamer_names=names,
         popular=need("popular"),
         user_items=user_items,
-        metadata=metadata if isinstance(metadata, dict) else {},
+        metadata=metadata,
     )
     try:
         _check(artifact)
     except ValueError as exc:
         raise ArtifactError(f"{path}: {exc}") from exc
     return artifact
+
+
+def _text(blob: np.ndarray, key: str, path: Path) -> str:
+    try:
+        return blob.tobytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"{path}: {key} is not valid UTF-8: {exc}") from exc
+
+
+def _json_object(blob: np.ndarray, path: Path) -> dict[str, Any]:
+    try:
+        metadata = json.loads(_text(blob, "metadata", path))
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"{path}: metadata is not valid JSON: {exc}") from exc
+    if not isinstance(metadata, dict):
+        raise ArtifactError(
+            f"{path}: metadata must be a JSON object, got {type(metadata).__name__}"
+        )
+    return metadata
+
+
+def _names(blob: np.ndarray, offsets: np.ndarray, path: Path) -> np.ndarray:
+    """Streamer names from the UTF-8 blob and the offsets that cut it."""
+    _check_cuts(offsets, len(blob), f"{path}: streamer names are corrupt: streamer_name_offsets")
+    data = blob.tobytes()
+    try:
+        names = [data[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+    except UnicodeDecodeError as exc:
+        raise ArtifactError(f"{path}: streamer names are corrupt: {exc}") from exc
+    return np.array(names, dtype=object)
+
+
+def _user_items(
+    indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, n_items: int, path: Path
+) -> sp.csr_matrix:
+    """The watched lists, checked before scipy sees them (it trusts a monotonic indptr)."""
+    _check_cuts(indptr, len(indices), f"{path}: watched lists are corrupt: user_items_indptr")
+    try:  # streamer indices are checked by _check()
+        return sp.csr_matrix((data, indices, indptr), shape=(len(indptr) - 1, n_items))
+    except ValueError as exc:
+        raise ArtifactError(f"{path}: watched lists are corrupt: {exc}") from exc
+
+
+def _check_cuts(cuts: np.ndarray, total: int, what: str) -> None:
+    """Offsets that cut ``total`` items into pieces: from 0 to ``total``, never decreasing."""
+    if len(cuts) == 0 or cuts[0] != 0 or cuts[-1] != total or (np.diff(cuts) < 0).any():
+        raise ArtifactError(f"{what} must run from 0 to {total} without decreasing")
 
 
 def _check(a: Artifact) -> None:
@@ -239,9 +311,13 @@ def _check(a: Artifact) -> None:
         )
     if uf.dtype != np.float32 or itf.dtype != np.float32:
         raise ValueError(f"factors must be float32, got {uf.dtype} and {itf.dtype}")
+    n_users, n_items = uf.shape[0], itf.shape[0]
+    if n_users == 0 or n_items == 0 or uf.shape[1] == 0:
+        raise ValueError(
+            f"the model is empty: {n_users} users, {n_items} streamers, {uf.shape[1]} factors"
+        )
     if not (np.isfinite(uf).all() and np.isfinite(itf).all()):
         raise ValueError("factors contain NaN or infinity")
-    n_users, n_items = uf.shape[0], itf.shape[0]
     if a.user_ids.shape != (n_users,) or a.user_ids.dtype != np.int64:
         raise ValueError(f"user_ids must be {n_users} int64 values, got {a.user_ids.shape}")
     if n_users > 1 and not (np.diff(a.user_ids) > 0).all():
@@ -251,12 +327,18 @@ def _check(a: Artifact) -> None:
     if len(set(a.streamer_names)) != n_items:
         raise ValueError("streamer names are not unique")
     popular = np.asarray(a.popular)
-    if popular.shape != (n_items,) or not np.array_equal(np.sort(popular), np.arange(n_items)):
+    if (
+        popular.shape != (n_items,)
+        or popular.dtype.kind not in "iu"
+        or not np.array_equal(np.sort(popular), np.arange(n_items))
+    ):
         raise ValueError("popular must be a permutation of all streamer indices")
     if a.user_items.shape != (n_users, n_items):
         raise ValueError(
             f"user_items has shape {a.user_items.shape}, expected {(n_users, n_items)}"
         )
-    indices = a.user_items.indices
+    indices, watch = a.user_items.indices, a.user_items.data
     if len(indices) and (indices.min() < 0 or indices.max() >= n_items):
         raise ValueError("user_items has streamer indices out of range")
+    if not (np.isfinite(watch).all() and (watch >= 0).all()):
+        raise ValueError("user_items has watch times that are negative, NaN or infinite")

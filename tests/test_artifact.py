@@ -12,6 +12,7 @@ import pytest
 
 from streamrec import artifact
 from streamrec.artifact import ArtifactError
+from tests.broken_models import BROKEN, members_of, npy_header, write_broken_model, write_zip
 from tests.conftest import ROOT
 
 
@@ -114,3 +115,69 @@ def test_killed_training_run_leaves_previous_model_intact(
     assert b"it/s" in seen or b"s/it" in seen, seen.decode(errors="replace")
     assert model.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "sessions.csv"]
+
+
+# -- defensive reading: only known members, declared sizes checked, every defect named -------
+
+
+@pytest.mark.parametrize("kind", list(BROKEN))
+def test_load_broken_artifact_raises_naming_path_and_reason(
+    tmp_path: Path, checkerboard_artifact, kind: str
+) -> None:
+    path = write_broken_model(kind, tmp_path / "model.npz", checkerboard_artifact)
+    with pytest.raises(ArtifactError) as caught:
+        artifact.load(path)
+    assert str(caught.value).startswith(str(path)), caught.value
+    assert BROKEN[kind] in str(caught.value)
+
+
+def test_random_bytes_are_not_called_pickled_data(tmp_path: Path, checkerboard_artifact) -> None:
+    path = write_broken_model("random bytes", tmp_path / "model.npz", checkerboard_artifact)
+    with pytest.raises(ArtifactError, match="is not a readable streamrec artifact") as caught:
+        artifact.load(path)
+    assert "pickle" not in str(caught.value)
+
+
+def test_load_refuses_an_extra_member_without_inflating_it(
+    tmp_path: Path, checkerboard_artifact
+) -> None:
+    """Regression: a 4.8 MB file with an extra 3 GiB member was inflated and accepted."""
+    members = {**members_of(checkerboard_artifact), "padding.npy": bytes(256 << 20)}
+    path = write_zip(tmp_path / "model.npz", members, deflate=frozenset({"padding.npy"}))
+    assert path.stat().st_size < 2 << 20
+    started = time.perf_counter()
+    with pytest.raises(ArtifactError, match=f"{path} .*unknown member 'padding.npy'"):
+        artifact.load(path)
+    assert time.perf_counter() - started < 0.5  # refused from its name, not read
+
+
+def test_load_refuses_a_known_member_that_inflates_far_beyond_its_size(
+    tmp_path: Path, checkerboard_artifact
+) -> None:
+    members: dict[str, bytes | np.ndarray] = dict(members_of(checkerboard_artifact))
+    del members["user_items_data"]
+    members["user_items_data.npy"] = npy_header("<f4", (64 << 20,)) + bytes(256 << 20)
+    path = write_zip(tmp_path / "model.npz", members, deflate=frozenset({"user_items_data.npy"}))
+    with pytest.raises(ArtifactError, match="'user_items_data.npy' declares 268,435,5.. bytes"):
+        artifact.load(path)
+
+
+def test_load_refuses_a_member_declared_beyond_the_end_of_the_file(
+    tmp_path: Path, checkerboard_model_path: Path
+) -> None:
+    path = tmp_path / "model.npz"
+    data = bytearray(checkerboard_model_path.read_bytes())
+    # The central directory entry of the first member: claim a 1 TiB member (sizes at +20, +24).
+    entry = data.index(b"PK\x01\x02")
+    data[entry + 20 : entry + 28] = (0xFFFFFFF0).to_bytes(4, "little") * 2
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="beyond the end of the file"):
+        artifact.load(path)
+
+
+def test_compressed_artifact_still_loads(tmp_path: Path, checkerboard_artifact) -> None:
+    members = members_of(checkerboard_artifact)
+    path = write_zip(
+        tmp_path / "model.npz", dict(members), deflate=frozenset(f"{k}.npy" for k in members)
+    )
+    assert artifact.load(path).metadata == checkerboard_artifact.metadata
