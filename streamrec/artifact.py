@@ -17,7 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from streamrec import safenpz
+from streamrec import atomicfile, safenpz
 from streamrec.data import Interactions
 from streamrec.popularity import PopularityRanker
 
@@ -139,25 +138,30 @@ def from_training(
 def save(artifact: Artifact, path: str | Path) -> Path:
     """Write ``artifact`` to ``path`` atomically and return the path.
 
-    The archive is first written to a temporary file in the same folder, flushed to disk, then
-    renamed over ``path``: readers see either the old file or the new one, never a partial one.
+    The archive is first written to a temporary file in the same folder (locked while it is
+    written), flushed to disk, then renamed over ``path`` (:mod:`streamrec.atomicfile`):
+    readers see either the old file or the new one, never a partial one. Temporary files that
+    killed runs left behind are removed first (:func:`remove_stale_temporaries`).
     """
     _check(artifact)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
     arrays = _to_arrays(artifact)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomicfile.replacing(path) as fh:
+        np.savez(fh, **arrays)
     return path
+
+
+def remove_stale_temporaries(path: str | Path) -> list[Path]:
+    """Remove the temporary files that killed :func:`save` runs left next to ``path``.
+
+    Only files named as :func:`save` names them for this model (``.<model>.XXXXXXXX.tmp``),
+    that no process holds locked (a live save holds its file locked until the rename) and
+    that nobody wrote for ``atomicfile.STALE_SECONDS`` (10 minutes); see
+    :mod:`streamrec.atomicfile`. Returns the files removed.
+    """
+    return atomicfile.remove_stale_temporaries(Path(path))
 
 
 def load(path: str | Path) -> Artifact:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 import subprocess
 import sys
@@ -181,3 +182,22 @@ def test_compressed_artifact_still_loads(tmp_path: Path, checkerboard_artifact) 
         tmp_path / "model.npz", dict(members), deflate=frozenset(f"{k}.npy" for k in members)
     )
     assert artifact.load(path).metadata == checkerboard_artifact.metadata
+
+
+# -- temporary files of killed saves ------------------------------------------------------------
+
+
+def test_save_removes_stale_temporaries_of_its_own_model_only(
+    tmp_path: Path, checkerboard_artifact
+) -> None:
+    stale, fresh = tmp_path / ".model.npz.ab_cd123.tmp", tmp_path / ".model.npz.zzzzzzzz.tmp"
+    others = [tmp_path / ".other.npz.ab_cd123.tmp", tmp_path / "model.npz.ab_cd123.tmp"]
+    for file in (stale, fresh, *others):
+        file.write_bytes(b"partial")
+    old = time.time() - 3600
+    for file in (stale, *others):
+        os.utime(file, (old, old))
+    artifact.save(checkerboard_artifact, tmp_path / "model.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["model.npz", fresh.name, *(p.name for p in others)]
+    )
