@@ -1,10 +1,10 @@
 """The one on-disk model format: a NumPy ``.npz`` archive that cannot run code.
 
 Everything serving needs is in one file: factors, both id maps, the popularity ranking, the
-users' watched streamers with watch time, and JSON metadata. It is read with
-``allow_pickle=False``, so a crafted file cannot execute anything, and written through a
-temporary file and ``os.replace``, so a failed or killed run leaves the previous model intact.
-Only this module reads or writes model files.
+users' watched streamers with watch time, and JSON metadata; optionally a learned ranker. It is
+read with ``allow_pickle=False``, so a crafted file cannot execute anything, and written
+through a temporary file and ``os.replace``, so a failed or killed run leaves the previous
+model intact. Only this module reads or writes model files.
 
 Reading is defensive, because a model file may come from anywhere: only the members listed in
 ``_MEMBERS`` are read, each one's declared size and type checked before it is inflated
@@ -45,6 +45,8 @@ _MEMBERS: dict[str, tuple[np.dtype, int]] = {
     "user_items_indptr": (np.dtype(np.int64), 1),
     "user_items_indices": (np.dtype(np.int32), 1),
     "user_items_data": (np.dtype(np.float32), 1),
+    # Optional: a learned ranker (LightGBM model text, UTF-8).
+    "ranker_model": (np.dtype(np.uint8), 1),
 }
 
 
@@ -70,6 +72,8 @@ class Artifact:
         float32 watch steps per (user, streamer) seen in training.
     metadata : dict
         JSON-serialisable: format version, creation time, engine, hyperparameters, counts, ...
+    ranker_model : str, optional
+        A learned ranker: a LightGBM model as text (described by ``metadata["ranker"]``).
     """
 
     user_factors: np.ndarray
@@ -79,6 +83,7 @@ class Artifact:
     popular: np.ndarray
     user_items: sp.csr_matrix
     metadata: dict[str, Any]
+    ranker_model: str | None = None
 
     @property
     def model_version(self) -> str:
@@ -213,6 +218,8 @@ def _to_arrays(artifact: Artifact) -> dict[str, np.ndarray]:
         "user_items_indices": user_items.indices.astype(np.int32),
         "user_items_data": user_items.data,
     }
+    if artifact.ranker_model is not None:
+        arrays["ranker_model"] = _utf8(artifact.ranker_model)
     return arrays
 
 
@@ -243,6 +250,9 @@ def _from_arrays(arrays: dict[str, np.ndarray], path: Path) -> Artifact:
         need("item_factors").shape[0],
         path,
     )
+    ranker_model = None
+    if "ranker_model" in arrays:
+        ranker_model = _text(arrays["ranker_model"], "ranker_model", path)
     artifact = Artifact(
         user_factors=need("user_factors"),
         item_factors=need("item_factors"),
@@ -251,6 +261,7 @@ def _from_arrays(arrays: dict[str, np.ndarray], path: Path) -> Artifact:
         popular=need("popular"),
         user_items=user_items,
         metadata=metadata,
+        ranker_model=ranker_model,
     )
     try:
         _check(artifact)

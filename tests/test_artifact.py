@@ -6,6 +6,7 @@ import pickle
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -182,6 +183,16 @@ def test_compressed_artifact_still_loads(tmp_path: Path, checkerboard_artifact) 
         tmp_path / "model.npz", dict(members), deflate=frozenset(f"{k}.npy" for k in members)
     )
     assert artifact.load(path).metadata == checkerboard_artifact.metadata
+
+
+def test_ranker_model_round_trips_and_is_optional(tmp_path: Path, checkerboard_artifact) -> None:
+    text = "tree\nversion=v4\nnum_class=1\n# ränker ✓\n"
+    with_ranker = dataclasses.replace(checkerboard_artifact, ranker_model=text)
+    loaded = artifact.load(artifact.save(with_ranker, tmp_path / "ranked.npz"))
+    assert loaded.ranker_model == text
+    plain = artifact.save(checkerboard_artifact, tmp_path / "plain.npz")
+    assert artifact.load(plain).ranker_model is None
+    assert "ranker_model.npy" not in zipfile.ZipFile(plain).namelist()
 
 
 # -- temporary files of killed saves ------------------------------------------------------------
