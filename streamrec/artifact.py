@@ -1,10 +1,11 @@
 """The one on-disk model format: a NumPy ``.npz`` archive that cannot run code.
 
 Everything serving needs is in one file: factors, both id maps, the popularity ranking, the
-users' watched streamers with watch time, and JSON metadata; optionally a learned ranker. It is
-read with ``allow_pickle=False``, so a crafted file cannot execute anything, and written
-through a temporary file and ``os.replace``, so a failed or killed run leaves the previous
-model intact. Only this module reads or writes model files.
+users' watched streamers with watch time, and JSON metadata; optionally the precomputed top
+lists (:class:`TopLists`) and a learned ranker. It is read with ``allow_pickle=False``, so a
+crafted file cannot execute anything, and written through a temporary file and
+``os.replace``, so a failed or killed run leaves the previous model intact. Only this module
+reads or writes model files.
 
 Reading is defensive, because a model file may come from anywhere: only the members listed in
 ``_MEMBERS`` are read, each one's declared size and type checked before it is inflated
@@ -45,13 +46,39 @@ _MEMBERS: dict[str, tuple[np.dtype, int]] = {
     "user_items_indptr": (np.dtype(np.int64), 1),
     "user_items_indices": (np.dtype(np.int32), 1),
     "user_items_data": (np.dtype(np.float32), 1),
-    # Optional: a learned ranker (LightGBM model text, UTF-8).
+    # Optional: a learned ranker (LightGBM model text, UTF-8) and the precomputed top lists.
     "ranker_model": (np.dtype(np.uint8), 1),
+    "top_lists_params": (np.dtype(np.int64), 1),
+    "top_lists_rows": (np.dtype(np.int64), 1),
+    "top_lists_items": (np.dtype(np.int32), 2),
 }
+_TOP_LISTS = ("top_lists_params", "top_lists_rows", "top_lists_items")
 
 
 class ArtifactError(ValueError):
     """A model file is missing, unsafe, or not a valid streamrec artifact."""
+
+
+@dataclass(frozen=True)
+class TopLists:
+    """Each chosen user's best unwatched streamers, computed once (at training time).
+
+    Attributes
+    ----------
+    top_n : int
+        Streamers ranked per user (the serving setting ``precompute_top_n``).
+    max_users : int or None
+        The setting ``precompute_max_users`` they were chosen with (None: every user).
+    rows : numpy.ndarray
+        int64 model rows that have a list, increasing.
+    items : numpy.ndarray
+        int32 ``(len(rows), min(top_n, n_items))``: each list, best first, ``-1`` padded.
+    """
+
+    top_n: int
+    max_users: int | None
+    rows: np.ndarray
+    items: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -74,6 +101,8 @@ class Artifact:
         JSON-serialisable: format version, creation time, engine, hyperparameters, counts, ...
     ranker_model : str, optional
         A learned ranker: a LightGBM model as text (described by ``metadata["ranker"]``).
+    top_lists : TopLists, optional
+        The precomputed top lists, so that a server need not compute them at start-up.
     """
 
     user_factors: np.ndarray
@@ -84,6 +113,7 @@ class Artifact:
     user_items: sp.csr_matrix
     metadata: dict[str, Any]
     ranker_model: str | None = None
+    top_lists: TopLists | None = None
 
     @property
     def model_version(self) -> str:
@@ -220,6 +250,12 @@ def _to_arrays(artifact: Artifact) -> dict[str, np.ndarray]:
     }
     if artifact.ranker_model is not None:
         arrays["ranker_model"] = _utf8(artifact.ranker_model)
+    lists = artifact.top_lists
+    if lists is not None:
+        max_users = -1 if lists.max_users is None else lists.max_users
+        arrays["top_lists_params"] = np.array([lists.top_n, max_users], dtype=np.int64)
+        arrays["top_lists_rows"] = np.asarray(lists.rows, dtype=np.int64)
+        arrays["top_lists_items"] = np.ascontiguousarray(lists.items, dtype=np.int32)
     return arrays
 
 
@@ -262,12 +298,29 @@ def _from_arrays(arrays: dict[str, np.ndarray], path: Path) -> Artifact:
         user_items=user_items,
         metadata=metadata,
         ranker_model=ranker_model,
+        top_lists=_top_lists(arrays, path),
     )
     try:
         _check(artifact)
     except ValueError as exc:
         raise ArtifactError(f"{path}: {exc}") from exc
     return artifact
+
+
+def _top_lists(arrays: dict[str, np.ndarray], path: Path) -> TopLists | None:
+    present = [key for key in _TOP_LISTS if key in arrays]
+    if not present:
+        return None
+    params = arrays.get("top_lists_params", np.empty(0))
+    if len(present) != len(_TOP_LISTS) or params.shape != (2,):
+        raise ArtifactError(f"{path}: top lists are incomplete: {present}, params {params}")
+    top_n, max_users = (int(x) for x in params)
+    return TopLists(
+        top_n,
+        None if max_users == -1 else max_users,
+        arrays["top_lists_rows"],
+        arrays["top_lists_items"],
+    )
 
 
 def _text(blob: np.ndarray, key: str, path: Path) -> str:
@@ -357,3 +410,23 @@ def _check(a: Artifact) -> None:
         raise ValueError("user_items has streamer indices out of range")
     if not (np.isfinite(watch).all() and (watch >= 0).all()):
         raise ValueError("user_items has watch times that are negative, NaN or infinite")
+    if a.top_lists is not None:
+        _check_top_lists(a.top_lists, n_users, n_items)
+
+
+def _check_top_lists(lists: TopLists, n_users: int, n_items: int) -> None:
+    if lists.top_n < 1 or (lists.max_users is not None and lists.max_users < 1):
+        raise ValueError(
+            f"top lists need top_n >= 1 and max_users >= 1 or None, got {lists.top_n} and "
+            f"{lists.max_users}"
+        )
+    rows, items = np.asarray(lists.rows), np.asarray(lists.items)
+    if rows.ndim != 1 or rows.dtype.kind not in "iu" or len(rows) == 0:
+        raise ValueError("top lists' rows must be a non-empty 1-d array of integers")
+    if rows[0] < 0 or rows[-1] >= n_users or (np.diff(rows) <= 0).any():
+        raise ValueError(f"top lists' rows must be increasing model rows below {n_users}")
+    want = (len(rows), min(lists.top_n, n_items))
+    if items.shape != want or items.dtype.kind not in "iu":
+        raise ValueError(f"top lists' items must be integers of shape {want}, got {items.shape}")
+    if items.min() < -1 or items.max() >= n_items:
+        raise ValueError(f"top lists hold streamer indices outside -1 ... {n_items - 1}")

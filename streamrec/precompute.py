@@ -1,13 +1,19 @@
 """The precomputed top lists: each chosen user's best ``top_n`` unwatched streamers.
 
 They make a typical request a filter of a short list instead of a catalogue scan, but cost a
-catalogue scan per user to build (about 40 s for 100k users and 160k streamers on one core);
-:class:`~streamrec.recommender.Recommender` computes them with :func:`compute` for the users
-:func:`chosen_rows` picks.
+catalogue scan per user to build (about 40 s for 100k users and 160k streamers on one core).
+So training builds them (:func:`top_lists`, stored in the artifact by
+:func:`streamrec.artifact.save`), and a server that loads an artifact whose lists were built
+with its own ``precompute_top_n`` and ``precompute_max_users`` uses them at once
+(:func:`matching_lists`); otherwise it computes them itself (:func:`compute`), as
+:class:`~streamrec.recommender.Recommender` does. Both paths run the same code in blocks of the
+same size, so they give the same lists.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 
 import numpy as np
@@ -15,6 +21,7 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from streamrec import topn
+from streamrec.artifact import Artifact, TopLists
 
 # Users ranked per top_n call (per thread) between two checks of the stop flag: at Twitch scale
 # (450k streamers) a few tenths of a second; a multiple of topn.top_n's chunk, so the chunks
@@ -76,3 +83,72 @@ def compute(
             )
     top.flags.writeable = False
     return top
+
+
+def top_lists(
+    artifact: Artifact, top_n: int = 128, max_users: int | None = 100_000, threads: int = 0
+) -> TopLists | None:
+    """The lists a server with these settings would compute for ``artifact``.
+
+    Parameters
+    ----------
+    artifact : Artifact
+        A trained model.
+    top_n, max_users : int
+        The serving settings ``precompute_top_n`` and ``precompute_max_users``.
+    threads : int
+        Threads to use; 0 means one per core.
+
+    Returns
+    -------
+    TopLists or None
+        None when precomputation is off (``top_n`` or ``max_users`` is 0).
+
+    Examples
+    --------
+    >>> model = dataclasses.replace(model, top_lists=top_lists(model))  # doctest: +SKIP
+    >>> artifact.save(model, "models/model.npz")  # doctest: +SKIP
+    """
+    rows, _ = chosen_rows(artifact.user_items, top_n, max_users)
+    if len(rows) == 0:
+        return None
+    items = compute(
+        artifact.user_factors,
+        artifact.item_factors,
+        artifact.user_items,
+        rows,
+        top_n,
+        threads=threads or os.cpu_count() or 1,
+    )
+    assert items is not None  # no stop flag
+    return TopLists(top_n, max_users, rows, items)
+
+
+def with_top_lists(
+    artifact: Artifact, top_n: int = 128, max_users: int | None = 100_000, threads: int = 0
+) -> Artifact:
+    """``artifact`` with its :func:`top_lists` (to be saved with it)."""
+    return dataclasses.replace(artifact, top_lists=top_lists(artifact, top_n, max_users, threads))
+
+
+def matching_lists(artifact: Artifact, top_n: int, rows: np.ndarray) -> np.ndarray | str:
+    """The stored lists when they are those a server with ``top_n`` wants for ``rows``.
+
+    Returns
+    -------
+    numpy.ndarray or str
+        The lists (read-only), or why they cannot be used.
+    """
+    stored = artifact.top_lists
+    if stored is None:
+        return "the artifact holds no precomputed lists"
+    if stored.top_n != top_n:
+        return f"they were computed for precompute_top_n={stored.top_n}, not {top_n}"
+    if not np.array_equal(stored.rows, rows):
+        return (
+            f"they cover {len(stored.rows)} users chosen with precompute_max_users="
+            f"{stored.max_users}, not the {len(rows)} users this server chooses"
+        )
+    items = stored.items
+    items.flags.writeable = False
+    return items

@@ -7,12 +7,14 @@ norms and the fold-in Gram matrix. A typical request then reads a short precompu
 and filters it; it touches no item-sized array. Requests the list cannot answer (filters
 that leave fewer than ``k``, users outside the precomputed set) score the whole catalogue.
 
-The precomputed lists take a catalogue scan per user (minutes at Twitch scale), so they may be
-computed after construction, e.g. in a background thread while the instance already serves
-(:meth:`Recommender.precompute`); until then every request is answered by scoring the catalogue,
-which gives the same lists. That publication is the only change after construction: one
-reference assignment of an immutable (read-only) table, so a reader sees either no lists or all
-of them, never a half-filled table. Any number of threads may therefore use an instance at once
+The precomputed lists take a catalogue scan per user (minutes at Twitch scale), so training
+stores them in the artifact (:mod:`streamrec.precompute`), and an instance whose settings match
+the stored ones uses them from the start. Otherwise they may be computed after construction,
+e.g. in a background thread while the instance already serves (:meth:`Recommender.precompute`);
+until then every request is answered by scoring the catalogue, which gives the same lists.
+That publication is the only change after construction: one reference assignment of an
+immutable (read-only) table, so a reader sees either no lists or all of them, never a
+half-filled table. Any number of threads may therefore use an instance at once
 without locks, and a new model replaces it by swapping one reference (see
 :mod:`streamrec.reload`).
 """
@@ -111,7 +113,9 @@ class Recommender:
         ``4 * top_n`` bytes per user, and load time one catalogue scan per user); None means
         all.
     threads : int
-        Threads for the precomputation (BLAS is limited to one thread meanwhile).
+        Threads for the precomputation (BLAS is limited to one thread meanwhile), when the
+        artifact holds no lists for this ``top_n`` and ``max_users``
+        (:func:`streamrec.precompute.matching_lists`).
     repeat_weight : float
         Default blend weight of lists that keep watched streamers (``exclude_watched=False``):
         each watched streamer's score gains ``repeat_weight * log(1 + watch steps)``
@@ -188,8 +192,11 @@ class Recommender:
         self._threads = threads
         self._gate = precompute_gate
         self._rows, self._slot_of_row = precompute.chosen_rows(self._watched, top_n, max_users)
-        self._lists: _Lists | None = None  # published once, by precompute()
+        # Published once: from the artifact (below) or by precompute().
+        self._lists: _Lists | None = None
         self._state: PrecomputeState = "pending" if len(self._rows) else "off"
+        if len(self._rows):
+            self._use_stored_lists()
         self._state_lock = threading.Lock()  # taken by precompute() only, never by requests
         self._started: float | None = None
         if precompute_now:
@@ -515,6 +522,26 @@ class Recommender:
         if top is None:
             return None
         return _Lists(top, self._slot_of_row, time.perf_counter() - started)
+
+    def _use_stored_lists(self) -> None:
+        """Publish the artifact's precomputed lists when they are the ones this instance wants."""
+        stored = precompute.matching_lists(self.artifact, self.top_n, self._rows)
+        if isinstance(stored, str):
+            if self.artifact.top_lists is not None:
+                logger.info(
+                    "model %s: computing its lists, not using the stored ones: %s",
+                    self.model_version,
+                    stored,
+                )
+            return
+        self._lists = _Lists(stored, self._slot_of_row, 0.0)
+        self._state = "ready"
+        logger.info(
+            "model %s: the top %d of %d users precomputed at training time are ready",
+            self.model_version,
+            self.top_n,
+            len(stored),
+        )
 
     def _weight(self, repeat_weight: float | None, exclude_watched: bool) -> float:
         """A request's blend weight: 0 when watched streamers are left out (no effect)."""
