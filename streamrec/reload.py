@@ -3,8 +3,9 @@
 At start-up, :meth:`ModelStore.load` reads and indexes the artifact and the server opens its
 port. The model's precomputed lists are ready at once when training stored them for this
 server's settings; otherwise :meth:`ModelStore.precompute_in_background` computes them
-(:meth:`~streamrec.recommender.Recommender.precompute`, a minute at Twitch scale on one core)
-in the loader thread while requests are answered by full scoring.
+(:meth:`~streamrec.recommender.Recommender.precompute`, a minute at Twitch scale on one core;
+``precompute_threads``, one per core by default) in the loader thread while requests are
+answered by full scoring.
 
 ``als_fit.py`` replaces the model file atomically, so a reader sees the old file or the new one.
 :class:`ModelStore` notices the change (a poll of the file's identity, or an explicit call),
@@ -59,9 +60,10 @@ def load_recommender(path: Path, settings: Settings) -> Recommender:
 
     The model's precomputed lists are ready at once when the artifact holds lists computed
     for the settings' ``precompute_top_n`` and ``precompute_max_users``; otherwise they are
-    still to compute (see :meth:`~streamrec.recommender.Recommender.precompute`) and the model
-    answers by full scoring meanwhile. Temporary files that killed training runs left next to
-    ``path`` are removed first (:func:`streamrec.artifact.remove_stale_temporaries`).
+    still to compute (see :meth:`~streamrec.recommender.Recommender.precompute`, on
+    ``precompute_threads`` threads, one per core by default) and the model answers by full
+    scoring meanwhile. Temporary files that killed training runs left next to ``path`` are
+    removed first (:func:`streamrec.artifact.remove_stale_temporaries`).
 
     Parameters
     ----------
@@ -83,7 +85,7 @@ def load_recommender(path: Path, settings: Settings) -> Recommender:
             model,
             top_n=settings.precompute_top_n,
             max_users=settings.precompute_max_users,
-            threads=settings.precompute_threads,
+            threads=settings.precompute_threads or os.cpu_count() or 1,
             repeat_weight=settings.repeat_weight,
             precompute_now=False,
         )

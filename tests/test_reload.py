@@ -302,3 +302,12 @@ def test_broken_files_get_a_409_naming_path_and_reason_and_the_old_model_serves(
             assert reason in detail, detail
             assert http.get("/health").json()["model_version"] == versions[0].model_version
             assert http.get("/recomendations/user/1000", params={"k": 3}).status_code == 200
+
+
+def test_lists_left_to_compute_use_every_core_by_default(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    path = artifact.save(versions[0], tmp_path / "model.npz")
+    assert load_recommender(path, Settings(model_path=path))._threads == os.cpu_count()
+    one = Settings(model_path=path, precompute_threads=1)
+    assert load_recommender(path, one)._threads == 1
