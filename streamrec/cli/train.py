@@ -121,8 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 window=args.window,
                 echo=print,
             )
-        except (data.DataError, TrainingError, ValueError) as exc:
-            return fail(str(exc))
+        except (data.DataError, TrainingError, ValueError, OSError) as exc:
+            return fail(_message(exc, args.data, args.model))
     try:
         summary = train(
             args.data,
@@ -135,11 +135,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             loaded=loaded,
         )
     except (data.DataError, TrainingError, artifact.ArtifactError, SparkUnavailableError) as exc:
-        return fail(str(exc))
+        return fail(_message(exc, args.data, args.model))
     except OSError as exc:
-        return fail(f"cannot write {args.model}: {exc}")
+        return fail(_message(exc, args.data, args.model))
     print(summary)
     return 0
+
+
+def _message(exc: Exception, data_path: Path, model_path: Path) -> str:
+    """The one-line error for a failed run: which file it is about, and why."""
+    if isinstance(exc, data.DataError) and data_path.is_dir():
+        return f"data path is a directory, not a sessions file: {data_path}"
+    if isinstance(exc, OSError):
+        if exc.filename is not None and Path(exc.filename) == data_path:
+            return f"cannot read data file {data_path}: {exc.strerror or exc}"
+        return f"cannot write {model_path}: {exc}"
+    return str(exc)
 
 
 def train(
