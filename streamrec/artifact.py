@@ -313,7 +313,9 @@ def _top_lists(arrays: dict[str, np.ndarray], path: Path) -> TopLists | None:
         return None
     params = arrays.get("top_lists_params", np.empty(0))
     if len(present) != len(_TOP_LISTS) or params.shape != (2,):
-        raise ArtifactError(f"{path}: top lists are incomplete: {present}, params {params}")
+        raise ArtifactError(
+            f"{path}: top lists are incomplete: members {present}, params of shape {params.shape}"
+        )
     top_n, max_users = (int(x) for x in params)
     return TopLists(
         top_n,
