@@ -1,11 +1,12 @@
 """End-to-end training at full size on one machine, phase by phase: time and peak memory.
 
 ``python -m bench.scale --preset twitch-full`` generates the sample if it is missing (about 5 GB
-of CSV under ``bench/out/``), then loads it, builds the matrix, fits ALS, saves the artifact,
-starts the real server on it and asks for one user's recommendations. It prints one row per
-phase with wall time and the process's peak resident memory up to the end of that phase
-(sampled every 20 ms, and the kernel's own high-water mark), then the server's start-up
-milestones (:mod:`bench.startup`).
+of CSV under ``bench/out/``), then loads it, builds the matrix, fits ALS, precomputes the top
+lists for the serving settings (as ``als_fit.py`` does), saves the artifact, starts the real
+server on it and asks for one user's recommendations. It prints one row per phase with wall
+time and the process's peak resident memory up to the end of that phase (sampled every 20 ms,
+and the kernel's own high-water mark), then the server's start-up milestones
+(:mod:`bench.startup`).
 
 Run by ``make bench-scale``; not part of ``make bench`` or the tests.
 """
@@ -24,6 +25,8 @@ from pathlib import Path
 from bench._process import rss_bytes
 from bench.startup import measure as measure_startup
 from streamrec import artifact, data, synth
+from streamrec.precompute import with_top_lists
+from streamrec.settings import get_settings
 from streamrec.train import ALSParams, fit_als
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {stats.summary()} in {time.perf_counter() - t:.0f}s", flush=True)
 
     rows: list[tuple[str, float, int]] = []
+    settings = get_settings()  # the server's precomputed lists, stored as als_fit.py does
     params = ALSParams(factors=args.factors, iterations=args.iterations)
     with PeakMemory() as memory:
 
@@ -103,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         model = artifact.from_training(
             interactions, user_factors, item_factors, engine="implicit", params=params.as_dict()
         )
+        model = with_top_lists(model, settings.precompute_top_n, settings.precompute_max_users)
+        t = phase("lists", t)
         artifact.save(model, model_path)
         t = phase("save", t)
         del model, user_factors, item_factors
@@ -126,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"| server start to first answer | {server.first_answer:.1f} | |")
     rss = server.rss_bytes / 1e9
     print(f"| server start to precomputed lists | {server.lists_ready:.1f} | {rss:.2f} (server) |")
+    print(f"| server start to ready ({server.ready_probe}) | {server.ready:.1f} | |")
     print(f"| one request (k=10), lists ready | {server.request_ms / 1000:.3f} | |")
     print(f"\nartifact: {model_path} ({model_path.stat().st_size / 1e9:.2f} GB)")
     return 0

@@ -1,13 +1,16 @@
-"""Server start-up: seconds from launch to the open port, the first answer and the lists.
+"""Server start-up: seconds from launch to the open port, the first answer, the lists, ready.
 
 Starts the real server (``python platform.py --model MODEL``) and polls it every 0.1 s: the
 time until ``GET /health`` answers (the port is open), until ``GET
-/recomendations/user/{id}?k=10`` for a known user answers 200 (the first answer), and until
+/recomendations/user/{id}?k=10`` for a known user answers 200 (the first answer), until
 ``GET /model`` reports the precomputed lists ready (a server that reports no
-``precompute_state`` has them ready before its port opens); then it times one request.
-One row per ``--repeat``.
+``precompute_state`` has them ready before its port opens), and until the server is ready:
+``GET /ready`` answers 200, or, on a server without that route (404), the lists are ready.
+Then it times one request. One row per ``--repeat``.
 
-    python -m bench startup -- --model models/model.npz
+    python -m streamrec.synth --preset twitch-100k --out bench/out/twitch-100k.csv
+    python als_fit.py --data bench/out/twitch-100k.csv --model bench/out/twitch-100k.npz
+    python -m bench startup -- --model bench/out/twitch-100k.npz
 """
 
 from __future__ import annotations
@@ -32,12 +35,15 @@ POLL_SECONDS = 0.1
 
 @dataclass(frozen=True)
 class Startup:
-    """Seconds from launching the server to each milestone, its resident memory once the
-    lists are ready, and the milliseconds of one request then (k=10)."""
+    """Seconds from launching the server to each milestone, its resident memory once it is
+    ready, and the milliseconds of one request then (k=10). ``ready_probe`` says how readiness
+    was seen: ``/ready``, or ``/model`` when the server has no ``/ready`` route."""
 
     health: float
     first_answer: float
     lists_ready: float
+    ready: float
+    ready_probe: str
     rss_bytes: int
     request_ms: float
 
@@ -72,6 +78,8 @@ def measure(model_path: Path, user_id: int, timeout: float = 1800.0) -> Startup:
             health = until("health")
             first_answer = until("answer")
             lists_ready = until("lists")
+            has_ready = http.get("/ready").status_code != 404
+            ready = until("ready") if has_ready else lists_ready
             rss = rss_bytes(proc.pid)
             t = time.perf_counter()
             http.get(f"/recomendations/user/{user_id}", params={"k": 10}).raise_for_status()
@@ -79,7 +87,8 @@ def measure(model_path: Path, user_id: int, timeout: float = 1800.0) -> Startup:
         finally:
             proc.terminate()
             proc.wait(timeout=60)
-    return Startup(health, first_answer, lists_ready, rss, request_ms)
+    probe = "/ready" if has_ready else "/model"
+    return Startup(health, first_answer, lists_ready, ready, probe, rss, request_ms)
 
 
 def _passes(http: httpx.Client, check: str, user_id: int) -> bool:
@@ -88,6 +97,8 @@ def _passes(http: httpx.Client, check: str, user_id: int) -> bool:
     if check == "answer":
         got = http.get(f"/recomendations/user/{user_id}", params={"k": 10})
         return got.status_code == 200 and got.json()["source"] == "als"
+    if check == "ready":
+        return http.get("/ready").status_code == 200
     serving = http.get("/model").json()["serving"]
     return serving.get("precompute_state", "ready") in ("ready", "off", "failed")
 
@@ -113,16 +124,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print()
     print(
-        "| run | port open (/health) s | first answer s | lists ready s | server RSS GB "
-        "| one request ms |"
+        "| run | port open (/health) s | first answer s | lists ready s | ready s (probe) "
+        "| server RSS GB | one request ms |"
     )
-    print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for run in range(1, args.repeat + 1):
         result = measure(args.model, user_id)
         print(
             f"| {run} | {result.health:.1f} | {result.first_answer:.1f} | "
-            f"{result.lists_ready:.1f} | {result.rss_bytes / 1e9:.2f} | "
-            f"{result.request_ms:.1f} |",
+            f"{result.lists_ready:.1f} | {result.ready:.1f} ({result.ready_probe}) | "
+            f"{result.rss_bytes / 1e9:.2f} | {result.request_ms:.1f} |",
             flush=True,
         )
     return 0

@@ -7,12 +7,14 @@ norms and the fold-in Gram matrix. A typical request then reads a short precompu
 and filters it; it touches no item-sized array. Requests the list cannot answer (filters
 that leave fewer than ``k``, users outside the precomputed set) score the whole catalogue.
 
-The precomputed lists take a catalogue scan per user (minutes at Twitch scale), so they may be
-computed after construction, e.g. in a background thread while the instance already serves
-(:meth:`Recommender.precompute`); until then every request is answered by scoring the catalogue,
-which gives the same lists. That publication is the only change after construction: one
-reference assignment of an immutable (read-only) table, so a reader sees either no lists or all
-of them, never a half-filled table. Any number of threads may therefore use an instance at once
+The precomputed lists take a catalogue scan per user (minutes at Twitch scale), so training
+stores them in the artifact (:mod:`streamrec.precompute`), and an instance whose settings match
+the stored ones uses them from the start. Otherwise they may be computed after construction,
+e.g. in a background thread while the instance already serves (:meth:`Recommender.precompute`);
+until then every request is answered by scoring the catalogue, which gives the same lists.
+That publication is the only change after construction: one reference assignment of an
+immutable (read-only) table, so a reader sees either no lists or all of them, never a
+half-filled table. Any number of threads may therefore use an instance at once
 without locks, and a new model replaces it by swapping one reference (see
 :mod:`streamrec.reload`).
 """
@@ -30,9 +32,8 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
-from threadpoolctl import threadpool_limits
 
-from streamrec import topn
+from streamrec import precompute, topn
 from streamrec.artifact import Artifact
 from streamrec.blend import DEFAULT_WEIGHT, bonus, check_weight
 from streamrec.foldin import FoldIn, params_from_metadata
@@ -84,10 +85,6 @@ class Filters:
 
 NO_FILTERS = Filters()
 
-# Users ranked per top_n call (per thread) between two checks of the stop flag: at Twitch scale
-# (450k streamers) a few tenths of a second; a multiple of topn.top_n's chunk, so the chunks
-# (and their float rounding) are those of one call over all users.
-_PRECOMPUTE_BLOCK = 128
 # How often a gated precomputation looks at its stop flag while it waits.
 _GATE_POLL_SECONDS = 0.05
 
@@ -117,7 +114,9 @@ class Recommender:
         ``4 * top_n`` bytes per user, and load time one catalogue scan per user); None means
         all.
     threads : int
-        Threads for the precomputation (BLAS is limited to one thread meanwhile).
+        Threads for the precomputation (BLAS is limited to one thread meanwhile), when the
+        artifact holds no lists for this ``top_n`` and ``max_users``
+        (:func:`streamrec.precompute.matching_lists`).
     repeat_weight : float
         Default blend weight of lists that keep watched streamers (``exclude_watched=False``)
         when the artifact has no live ranker (:mod:`streamrec.ranker`), or when a request
@@ -195,9 +194,12 @@ class Recommender:
         self.top_n = top_n
         self._threads = threads
         self._gate = precompute_gate
-        self._rows, self._slot_of_row = self._precompute_rows(max_users)
-        self._lists: _Lists | None = None  # published once, by precompute()
+        self._rows, self._slot_of_row = precompute.chosen_rows(self._watched, top_n, max_users)
+        # Published once: from the artifact (below) or by precompute().
+        self._lists: _Lists | None = None
         self._state: PrecomputeState = "pending" if len(self._rows) else "off"
+        if len(self._rows):
+            self._use_stored_lists()
         self._state_lock = threading.Lock()  # taken by precompute() only, never by requests
         self._started: float | None = None
         if precompute_now:
@@ -513,21 +515,6 @@ class Recommender:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _precompute_rows(self, max_users: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """The model rows to precompute, and the row -> list slot map (None: every row)."""
-        limit = self.n_users if max_users is None else min(max_users, self.n_users)
-        if self.top_n == 0 or limit == 0:
-            return np.empty(0, dtype=np.int64), None
-        if limit == self.n_users:
-            return np.arange(self.n_users), None
-        # The most active users are the likeliest to come back.
-        activity = np.diff(self._watched.indptr)
-        rows = np.sort(np.argsort(-activity, kind="stable")[:limit])
-        slot = np.full(self.n_users, -1, dtype=np.int32)
-        slot[rows] = np.arange(limit, dtype=np.int32)
-        slot.flags.writeable = False
-        return rows, slot
-
     def _compute_lists(self, stop: threading.Event) -> _Lists | None:
         """Each chosen user's best ``top_n`` unwatched items; None when ``stop`` is set."""
         if self._gate is not None:
@@ -535,25 +522,38 @@ class Recommender:
                 if stop.is_set():
                     return None
         self._started = started = time.perf_counter()
-        rows = self._rows
-        top = np.empty((len(rows), min(self.top_n, self.n_items)), dtype=np.int32)
-        # Fortran order makes items.T contiguous, so top_n does not copy it for every block.
-        items = np.asfortranarray(self._item_factors)
-        block = _PRECOMPUTE_BLOCK * self._threads
-        with threadpool_limits(limits=1, user_api="blas"):
-            for start in range(0, len(rows), block):
-                if stop.is_set():
-                    return None
-                part = rows[start : start + block]
-                top[start : start + len(part)] = topn.top_n(
-                    self._user_factors[part],
-                    items,
-                    self.top_n,
-                    exclude=self._watched[part],
-                    threads=self._threads,
-                )
-        top.flags.writeable = False
+        top = precompute.compute(
+            self._user_factors,
+            self._item_factors,
+            self._watched,
+            self._rows,
+            self.top_n,
+            threads=self._threads,
+            stop=stop,
+        )
+        if top is None:
+            return None
         return _Lists(top, self._slot_of_row, time.perf_counter() - started)
+
+    def _use_stored_lists(self) -> None:
+        """Publish the artifact's precomputed lists when they are the ones this instance wants."""
+        stored = precompute.matching_lists(self.artifact, self.top_n, self._rows)
+        if isinstance(stored, str):
+            if self.artifact.top_lists is not None:
+                logger.info(
+                    "model %s: computing its lists, not using the stored ones: %s",
+                    self.model_version,
+                    stored,
+                )
+            return
+        self._lists = _Lists(stored, self._slot_of_row, 0.0)
+        self._state = "ready"
+        logger.info(
+            "model %s: the top %d of %d users precomputed at training time are ready",
+            self.model_version,
+            self.top_n,
+            len(stored),
+        )
 
     def _weight(self, repeat_weight: float | None, exclude_watched: bool) -> float | None:
         """A request's blend weight: 0 when watched streamers are left out (no effect), None

@@ -1,9 +1,11 @@
 """Model loading: serve the first model at once, hot-reload later ones fully built.
 
 At start-up, :meth:`ModelStore.load` reads and indexes the artifact and the server opens its
-port; :meth:`ModelStore.precompute_in_background` then computes the model's precomputed lists
-(:meth:`~streamrec.recommender.Recommender.precompute`, minutes at Twitch scale) in the
-loader thread while requests are answered by full scoring.
+port. The model's precomputed lists are ready at once when training stored them for this
+server's settings; otherwise :meth:`ModelStore.precompute_in_background` computes them
+(:meth:`~streamrec.recommender.Recommender.precompute`, a minute at Twitch scale on one core;
+``precompute_threads``, one per core by default) in the loader thread while requests are
+answered by full scoring.
 
 ``als_fit.py`` replaces the model file atomically, so a reader sees the old file or the new one.
 :class:`ModelStore` notices the change (a poll of the file's identity, or an explicit call),
@@ -13,8 +15,9 @@ requested while the first model's lists are computed waits for them), smoke-test
 rebinds :attr:`ModelStore.current`. A request takes ``current`` once when it starts, so
 requests in flight finish on the model they started with; the old model is freed when the last
 of them ends. A file that fails to load (or whose lists fail) is logged and remembered, and the
-old model keeps serving until the file changes again. :meth:`ModelStore.close` stops a
-precomputation within a fraction of a second.
+old model keeps serving until the file changes again; each new file is loaded once, however
+its change is noticed. :meth:`ModelStore.close` stops a precomputation within a fraction of a
+second.
 """
 
 from __future__ import annotations
@@ -55,8 +58,12 @@ class ReloadResult:
 def load_recommender(path: Path, settings: Settings) -> Recommender:
     """Load the artifact at ``path``, build the served model and smoke-test it.
 
-    The model's precomputed lists are not computed yet (see
-    :meth:`~streamrec.recommender.Recommender.precompute`); it answers by full scoring.
+    The model's precomputed lists are ready at once when the artifact holds lists computed
+    for the settings' ``precompute_top_n`` and ``precompute_max_users``; otherwise they are
+    still to compute (see :meth:`~streamrec.recommender.Recommender.precompute`, on
+    ``precompute_threads`` threads, one per core by default) and the model answers by full
+    scoring meanwhile. Temporary files that killed training runs left next to ``path`` are
+    removed first (:func:`streamrec.artifact.remove_stale_temporaries`).
 
     Parameters
     ----------
@@ -68,21 +75,28 @@ def load_recommender(path: Path, settings: Settings) -> Recommender:
     Raises
     ------
     streamrec.artifact.ArtifactError
-        The file is missing or not a valid artifact.
-    ValueError
-        The artifact's metadata cannot be used (e.g. invalid training parameters).
+        The file is missing, not a valid artifact, or cannot be served (e.g. invalid training
+        parameters in its metadata); the message starts with the path and says why.
     """
-    recommender = Recommender(
-        artifact.load(path),
-        top_n=settings.precompute_top_n,
-        max_users=settings.precompute_max_users,
-        threads=settings.precompute_threads,
-        repeat_weight=settings.repeat_weight,
-        precompute_now=False,
-    )
-    # Serve one known and one unknown user before the model may take traffic.
-    recommender.recommend(int(recommender.artifact.user_ids[0]), k=1)
-    recommender.recommend(-1, k=1)
+    artifact.remove_stale_temporaries(path)
+    model = artifact.load(path)
+    try:
+        recommender = Recommender(
+            model,
+            top_n=settings.precompute_top_n,
+            max_users=settings.precompute_max_users,
+            threads=settings.precompute_threads or os.cpu_count() or 1,
+            repeat_weight=settings.repeat_weight,
+            precompute_now=False,
+        )
+        # Serve one known and one unknown user before the model may take traffic.
+        recommender.recommend(int(recommender.artifact.user_ids[0]), k=1)
+        recommender.recommend(-1, k=1)
+    except Exception as exc:  # whatever a crafted file triggers, it must not stop the caller
+        logger.debug("model %s cannot be served", path, exc_info=True)
+        raise artifact.ArtifactError(
+            f"{path} cannot be served: {type(exc).__name__}: {exc}"
+        ) from exc
     return recommender
 
 
@@ -183,8 +197,21 @@ class ModelStore:
         ReloadError
             The file could not be loaded or failed its checks; the old model keeps serving.
         """
+        result = await self._reload(only_if_changed=False)
+        assert result is not None
+        return result
+
+    async def _reload(self, only_if_changed: bool) -> ReloadResult | None:
+        """:meth:`reload`; with ``only_if_changed``, None when the file is the one last seen.
+
+        The watcher passes ``only_if_changed``: the file it saw change may have been loaded
+        meanwhile by an explicit reload (e.g. ``mv`` then ``POST /admin/reload``), which it
+        waited for on the lock, and one file is loaded once.
+        """
         async with self._lock:
             signature = file_signature(self.path)
+            if only_if_changed and (signature is None or signature == self._seen):
+                return None
             previous = self.current.model_version
             started = time.perf_counter()
             try:
@@ -193,7 +220,8 @@ class ModelStore:
                 self._seen = signature
                 logger.error("reload of %s failed, still serving %s: %s", self.path, previous, exc)
                 self._on_failure(exc)
-                raise ReloadError(f"{exc}; still serving model {previous}") from exc
+                reason = str(exc) if str(self.path) in str(exc) else f"{self.path}: {exc}"
+                raise ReloadError(f"{reason}; still serving model {previous}") from exc
             self._swap(new, signature)
             seconds = time.perf_counter() - started
             logger.info(
@@ -222,7 +250,7 @@ class ModelStore:
             if signature is None or signature == self._seen:
                 continue
             try:
-                await self.reload()
+                await self._reload(only_if_changed=True)
             except ReloadError:
                 pass  # logged by reload; retried when the file changes again
 

@@ -69,7 +69,12 @@ class Settings(BaseSettings):
         "0 = ALS alone. 10 won the live-streaming evaluation (python metrics.py).",
     )
     precompute_threads: int = Field(
-        1, ge=1, le=64, description="Threads that precompute the lists at model load."
+        0,
+        ge=0,
+        le=64,
+        description="Threads that compute the lists when a model loads without matching stored "
+        "ones; 0 = one per core (os.cpu_count()). They run at low OS priority, so requests go "
+        "first.",
     )
 
     # HTTP hardening: who may read, and how large a request may be before its body.

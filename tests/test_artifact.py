@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import pickle
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,7 @@ import pytest
 
 from streamrec import artifact
 from streamrec.artifact import ArtifactError
+from tests.broken_models import BROKEN, members_of, npy_header, write_broken_model, write_zip
 from tests.conftest import ROOT
 
 
@@ -114,3 +117,98 @@ def test_killed_training_run_leaves_previous_model_intact(
     assert b"it/s" in seen or b"s/it" in seen, seen.decode(errors="replace")
     assert model.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.npz", "sessions.csv"]
+
+
+# -- defensive reading: only known members, declared sizes checked, every defect named -------
+
+
+@pytest.mark.parametrize("kind", list(BROKEN))
+def test_load_broken_artifact_raises_naming_path_and_reason(
+    tmp_path: Path, checkerboard_artifact, kind: str
+) -> None:
+    path = write_broken_model(kind, tmp_path / "model.npz", checkerboard_artifact)
+    with pytest.raises(ArtifactError) as caught:
+        artifact.load(path)
+    assert str(caught.value).startswith(str(path)), caught.value
+    assert BROKEN[kind] in str(caught.value)
+
+
+def test_random_bytes_are_not_called_pickled_data(tmp_path: Path, checkerboard_artifact) -> None:
+    path = write_broken_model("random bytes", tmp_path / "model.npz", checkerboard_artifact)
+    with pytest.raises(ArtifactError, match="is not a readable streamrec artifact") as caught:
+        artifact.load(path)
+    assert "pickle" not in str(caught.value)
+
+
+def test_load_refuses_an_extra_member_without_inflating_it(
+    tmp_path: Path, checkerboard_artifact
+) -> None:
+    """Regression: a 4.8 MB file with an extra 3 GiB member was inflated and accepted."""
+    members = {**members_of(checkerboard_artifact), "padding.npy": bytes(32 << 20)}
+    path = write_zip(tmp_path / "model.npz", members, deflate=frozenset({"padding.npy"}))
+    assert path.stat().st_size < 2 << 20
+    started = time.perf_counter()
+    with pytest.raises(ArtifactError, match=f"{path} .*unknown member 'padding.npy'"):
+        artifact.load(path)
+    assert time.perf_counter() - started < 0.5  # refused from its name, not read
+
+
+def test_load_refuses_a_known_member_that_inflates_far_beyond_its_size(
+    tmp_path: Path, checkerboard_artifact
+) -> None:
+    members: dict[str, bytes | np.ndarray] = dict(members_of(checkerboard_artifact))
+    del members["user_items_data"]
+    members["user_items_data.npy"] = npy_header("<f4", (8 << 20,)) + bytes(32 << 20)
+    path = write_zip(tmp_path / "model.npz", members, deflate=frozenset({"user_items_data.npy"}))
+    with pytest.raises(ArtifactError, match="'user_items_data.npy' declares 33,554,5.. bytes"):
+        artifact.load(path)
+
+
+def test_load_refuses_a_member_declared_beyond_the_end_of_the_file(
+    tmp_path: Path, checkerboard_model_path: Path
+) -> None:
+    path = tmp_path / "model.npz"
+    data = bytearray(checkerboard_model_path.read_bytes())
+    # The central directory entry of the first member: claim a 1 TiB member (sizes at +20, +24).
+    entry = data.index(b"PK\x01\x02")
+    data[entry + 20 : entry + 28] = (0xFFFFFFF0).to_bytes(4, "little") * 2
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="beyond the end of the file"):
+        artifact.load(path)
+
+
+def test_compressed_artifact_still_loads(tmp_path: Path, checkerboard_artifact) -> None:
+    members = members_of(checkerboard_artifact)
+    path = write_zip(
+        tmp_path / "model.npz", dict(members), deflate=frozenset(f"{k}.npy" for k in members)
+    )
+    assert artifact.load(path).metadata == checkerboard_artifact.metadata
+
+
+def test_ranker_model_round_trips_and_is_optional(tmp_path: Path, checkerboard_artifact) -> None:
+    text = "tree\nversion=v4\nnum_class=1\n# ränker ✓\n"
+    with_ranker = dataclasses.replace(checkerboard_artifact, ranker_model=text)
+    loaded = artifact.load(artifact.save(with_ranker, tmp_path / "ranked.npz"))
+    assert loaded.ranker_model == text
+    plain = artifact.save(checkerboard_artifact, tmp_path / "plain.npz")
+    assert artifact.load(plain).ranker_model is None
+    assert "ranker_model.npy" not in zipfile.ZipFile(plain).namelist()
+
+
+# -- temporary files of killed saves ------------------------------------------------------------
+
+
+def test_save_removes_stale_temporaries_of_its_own_model_only(
+    tmp_path: Path, checkerboard_artifact
+) -> None:
+    stale, fresh = tmp_path / ".model.npz.ab_cd123.tmp", tmp_path / ".model.npz.zzzzzzzz.tmp"
+    others = [tmp_path / ".other.npz.ab_cd123.tmp", tmp_path / "model.npz.ab_cd123.tmp"]
+    for file in (stale, fresh, *others):
+        file.write_bytes(b"partial")
+    old = time.time() - 3600
+    for file in (stale, *others):
+        os.utime(file, (old, old))
+    artifact.save(checkerboard_artifact, tmp_path / "model.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["model.npz", fresh.name, *(p.name for p in others)]
+    )

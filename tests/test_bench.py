@@ -39,5 +39,6 @@ def test_python_load_generator_drives_the_floor_app() -> None:
 
 def test_startup_benchmark_times_the_real_server(checkerboard_model_path) -> None:
     result = startup.measure(checkerboard_model_path, user_id=1000, timeout=60)
-    assert 0 < result.health <= result.first_answer <= result.lists_ready
+    assert 0 < result.health <= result.first_answer <= result.lists_ready <= result.ready
+    assert result.ready_probe in ("/ready", "/model")
     assert result.rss_bytes > 0 and result.request_ms > 0

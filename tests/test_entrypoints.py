@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.broken_models import BROKEN, write_broken_model
 from tests.conftest import ROOT, free_port
 
 
@@ -77,6 +79,52 @@ def test_platform_refuses_pickled_model(tmp_path: Path) -> None:
     one_line_error(run("platform.py", "--model", str(path)), "is a pickle; refusing")
 
 
+def test_als_fit_directory_as_data_says_so(tmp_path: Path) -> None:
+    result = run("als_fit.py", "--data", str(tmp_path), "--model", str(tmp_path / "m.npz"))
+    one_line_error(result, f"data path is a directory, not a sessions file: {tmp_path}")
+
+
+def test_als_fit_unreadable_data_says_it_cannot_read_it(tmp_path: Path) -> None:
+    """Regression: it said "cannot write <model>: Permission denied: <data file>"."""
+    data_path = tmp_path / "sessions.csv"
+    data_path.write_text("1,1,a,1,2\n")
+    data_path.chmod(0)
+    command = ["als_fit.py", "--data", str(data_path), "--model", str(tmp_path / "m.npz")]
+    if os.geteuid() == 0:  # root reads anything: drop the capabilities that allow it
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv")
+        caps = "-dac_override,-dac_read_search"
+        result = subprocess.run(
+            ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", sys.executable, *command],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    else:
+        result = run(*command)
+    one_line_error(result, f"cannot read data file {data_path}: Permission denied")
+
+
+def test_platform_broken_models_are_one_line_errors(tmp_path: Path, checkerboard_artifact) -> None:
+    """Regression: six kinds crashed start-up with a traceback and exit code 1."""
+    kinds = ["format_version array", "popular as float", "non-monotonic indptr", "0 users"]
+    kinds += ["header claiming 64 TiB", "plain .npy renamed", "random bytes"]
+    servers = {}
+    for n, kind in enumerate(kinds):
+        path = write_broken_model(kind, tmp_path / f"model{n}.npz", checkerboard_artifact)
+        command = [sys.executable, "platform.py", "--model", str(path), "--port", str(free_port())]
+        servers[kind] = (path, subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE))
+    for kind, (path, proc) in servers.items():
+        try:
+            _, stderr = proc.communicate(timeout=60)
+        finally:
+            proc.kill()  # a server that accepted the file is still running
+        result = subprocess.CompletedProcess(proc.args, proc.returncode, "", stderr.decode())
+        one_line_error(result, BROKEN[kind])
+        assert result.stderr.startswith(f"error: {path}"), (kind, result.stderr)
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("e2e")
@@ -127,6 +175,8 @@ def test_end_to_end_sample_train_serve(trained: tuple[Path, Path]) -> None:
     data_path, model_path = trained
     first_user = int(data_path.read_text().split(",", 1)[0])
     with platform_server(model_path) as url:
+        # The lists came with the model (als_fit.py stored them): ready as soon as it serves.
+        assert httpx.get(f"{url}/model").json()["serving"]["precompute_state"] == "ready"
         known = httpx.get(f"{url}/recomendations/user/{first_user}", params={"k": 5}).json()
         unknown = httpx.get(f"{url}/recomendations/user/999999999").json()
     assert known["user_id"] == first_user and known["source"] == "als"

@@ -16,6 +16,7 @@ from streamrec.api import create_app
 from streamrec.recommender import Recommender
 from streamrec.reload import ModelStore, ReloadError, load_recommender
 from streamrec.settings import Settings
+from tests.broken_models import BROKEN, write_broken_model
 from tests.conftest import (
     FailingGate,
     checkerboard_rows,
@@ -236,3 +237,77 @@ def test_hot_reload_under_load_fails_no_request(
     # fails once (it is remembered, not retried on every poll).
     assert 'streamrec_model_loads_total{result="success"} 5.0' in metrics
     assert 'streamrec_model_loads_total{result="failure"} 1.0' in metrics
+
+
+def test_watcher_does_not_load_again_a_file_an_explicit_reload_loaded(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    """Regression: after `mv` + POST /admin/reload the watcher loaded the same file again."""
+    path = artifact.save(versions[0], tmp_path / "model.npz")
+    new = artifact.save(versions[1], tmp_path / "new.npz")
+    settings = Settings(model_path=path)
+    builds: list[Path] = []
+    slow = threading.Event()
+
+    def build(p: Path) -> Recommender:
+        builds.append(p)
+        if len(builds) == 2:
+            slow.wait(5)  # the explicit reload takes a while: the watcher polls meanwhile
+        return load_recommender(p, settings)
+
+    store = ModelStore(path, build)
+    store.load()
+
+    async def scenario() -> None:
+        watcher = asyncio.create_task(store.watch(0.01))
+        os.replace(new, path)  # mv new.npz model.npz
+        explicit = asyncio.create_task(store.reload())  # POST /admin/reload
+        await asyncio.sleep(0.2)
+        slow.set()
+        assert (await explicit).model_version == versions[1].model_version
+        await asyncio.sleep(0.2)
+        watcher.cancel()
+
+    asyncio.run(scenario())
+    assert len(builds) == 2  # start-up and the explicit reload; the watcher found nothing new
+    store.close()
+
+
+def test_loading_removes_temporaries_that_killed_saves_left(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    path = artifact.save(versions[0], tmp_path / "model.npz")
+    stale = tmp_path / ".model.npz.k1lled00.tmp"
+    stale.write_bytes(b"half a model")
+    then = time.time() - 3600
+    os.utime(stale, (then, then))
+    store_for(path).close()
+    assert not stale.exists()
+
+
+def test_broken_files_get_a_409_naming_path_and_reason_and_the_old_model_serves(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    path = artifact.save(versions[0], tmp_path / "model.npz")
+    settings = Settings(model_path=path, reload_interval=0, admin_token="t0ken")
+    admin = {"Authorization": "Bearer t0ken"}
+    with serving(create_app(settings)) as url, httpx.Client(base_url=url) as http:
+        for kind, reason in BROKEN.items():
+            broken = write_broken_model(kind, tmp_path / "broken.npz", versions[1])
+            os.replace(broken, path)
+            got = http.post("/admin/reload", headers=admin)
+            assert got.status_code == 409, (kind, got.text)
+            detail = got.json()["detail"]
+            assert f"{path}: " in detail or f"{path} is" in detail, detail
+            assert reason in detail, detail
+            assert http.get("/health").json()["model_version"] == versions[0].model_version
+            assert http.get("/recomendations/user/1000", params={"k": 3}).status_code == 200
+
+
+def test_lists_left_to_compute_use_every_core_by_default(
+    tmp_path: Path, versions: list[artifact.Artifact]
+) -> None:
+    path = artifact.save(versions[0], tmp_path / "model.npz")
+    assert load_recommender(path, Settings(model_path=path))._threads == os.cpu_count()
+    one = Settings(model_path=path, precompute_threads=1)
+    assert load_recommender(path, one)._threads == 1

@@ -16,6 +16,7 @@ from streamrec import artifact, data
 from streamrec.cli import fail, load_settings
 from streamrec.pipeline import TrainingPlan, train_pipeline
 from streamrec.settings import Settings
+from streamrec.precompute import with_top_lists
 from streamrec.spark_train import DEFAULT_REG_PARAM, SparkUnavailableError, fit_spark
 from streamrec.train import ALSParams, TrainingError
 
@@ -195,13 +196,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             echo=print if not args.quiet else logger.info,
         )
     except (data.DataError, TrainingError, artifact.ArtifactError, SparkUnavailableError) as exc:
-        return fail(str(exc))
+        return fail(_message(exc, args.data, args.model))
     except ValueError as exc:
         return fail(str(exc))
     except OSError as exc:
-        return fail(f"cannot write {args.model}: {exc}")
+        return fail(_message(exc, args.data, args.model))
     print(summary)
     return 0
+
+
+def _message(exc: Exception, data_path: Path, model_path: Path) -> str:
+    """The one-line error for a failed run: which file it is about, and why."""
+    if isinstance(exc, data.DataError) and data_path.is_dir():
+        return f"data path is a directory, not a sessions file: {data_path}"
+    if isinstance(exc, OSError):
+        if exc.filename is not None and Path(exc.filename) == data_path:
+            return f"cannot read data file {data_path}: {exc.strerror or exc}"
+        return f"cannot write {model_path}: {exc}"
+    return str(exc)
 
 
 def train(
@@ -281,6 +293,9 @@ def train(
             watch_sessions=training.history.sessions,
             watch_last_step=training.history.last_step,
         )
+    settings = load_settings()  # the server's lists, computed here where there is time
+    model = with_top_lists(model, settings.precompute_top_n, settings.precompute_max_users)
+    listed = time.perf_counter()
     artifact.save(model, model_path)
     saved = time.perf_counter()
 
@@ -296,7 +311,7 @@ def train(
             f"params     {engine_name}: {params.as_dict()}",
             f"live lists {served}",
             f"time       load {loaded - started:.1f}s, train {fitted - loaded:.1f}s, "
-            f"save {saved - fitted:.1f}s",
+            f"lists {listed - fitted:.1f}s, save {saved - listed:.1f}s",
             f"artifact   {model_path} ({size_mb:.1f} MB), version {model.model_version}",
         ]
     )
