@@ -10,7 +10,14 @@ from streamrec.evaluate import FoldData, prepare_fold
 from streamrec.split import Fold, choose_window
 from streamrec.synth import PRESETS, write_sessions
 from streamrec.train import ALSParams
-from streamrec.tune import OBJECTIVE, SearchSpace, relative_cost, trial_values, tune_als
+from streamrec.tune import (
+    OBJECTIVE,
+    SearchSpace,
+    relative_cost,
+    trial_cost,
+    trial_values,
+    tune_als,
+)
 
 START = ALSParams(factors=8, iterations=6, regularization=1.0)
 FAST = SearchSpace(factors=(4, 8), iterations=(3, 12))
@@ -66,7 +73,20 @@ def test_tune_prunes_trials_below_the_median(fold: FoldData) -> None:
     pruned = [t for t in result.trials if t.pruned_at is not None]
     assert pruned, "MedianPruner stopped no trial in 14"
     assert all(t.pruned_at % 5 == 0 and t.pruned_at < t.params.iterations for t in pruned)
-    assert all(t.cost < relative_cost(t.params, START) for t in pruned)
+    assert all(t.cost < trial_cost(t.params, START) for t in pruned)
+
+
+def test_trial_cost_counts_the_fit_and_every_scoring() -> None:
+    reference = ALSParams(factors=8, iterations=15)  # scored at 5, 10 and 15: 1 + 0.5 * 3
+    assert trial_cost(reference, reference) == 1
+    # Half the iterations (scored at 5 and at its end) of the same fit: (0.5 + 0.5 * 2) / 2.5.
+    assert trial_cost(ALSParams(factors=8, iterations=8), reference) == pytest.approx(
+        (8 / 15 + 0.5 * 2) / 2.5
+    )
+    # Pruned after 5 of 30 iterations: a sixth of a double fit, one scoring.
+    assert trial_cost(ALSParams(factors=8, iterations=30), reference, 5) == pytest.approx(
+        (2 / 6 + 0.5) / 2.5
+    )
 
 
 def test_relative_cost_grows_with_iterations_and_factors() -> None:
