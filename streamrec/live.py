@@ -15,16 +15,22 @@ import scipy.sparse as sp
 
 
 class LiveIndex:
-    """Streamers live at each step, as a steps x streamers boolean CSR matrix.
+    """Streamers live at each session start, as a starts x streamers CSR matrix.
 
-    Sessions of a streamer are merged into disjoint intervals first, so the index holds one
-    entry per (step, live streamer), however many viewers overlap: about 6,148 steps x 1,000
-    live streamers for the 100k-user Twitch sample.
+    Sessions of a streamer are merged into disjoint live intervals first. Row ``j`` holds the
+    streamers live at ``steps[j]``, the ``j``-th distinct session start, and each entry's value
+    is the step its live interval ends (exclusive). So the index grows with the number of
+    distinct starts and live streamers, never with the time unit, and a step between two
+    starts is answered from the last start before it: nobody started watching in between, so
+    its live streamers are those of that start whose interval has not ended yet.
 
     Parameters
     ----------
     steps_items : scipy.sparse.csr_matrix
-        Row ``t`` holds the streamer indices live at step ``t`` (sorted).
+        Row ``j`` holds the (sorted) streamer indices live at ``steps[j]``, valued by the end
+        of their live interval; boolean when ``steps`` is None.
+    steps : numpy.ndarray, optional
+        Increasing steps of the rows; None means row ``t`` is step ``t`` (every step indexed).
 
     Examples
     --------
@@ -36,12 +42,20 @@ class LiveIndex:
     [[0], [0], [1], [0], [0]]
     """
 
-    def __init__(self, steps_items: sp.csr_matrix) -> None:
+    def __init__(self, steps_items: sp.csr_matrix, steps: np.ndarray | None = None) -> None:
         self.steps_items = steps_items
+        self.steps = steps
+        if steps is None:
+            self._end = steps_items.shape[0]
+        elif steps_items.nnz:
+            self._end = int(steps_items.data.max())
+        else:
+            self._end = 0
 
     @property
     def n_steps(self) -> int:
-        return self.steps_items.shape[0]
+        """Steps ``0 .. n_steps - 1`` may have live streamers (the last interval's end)."""
+        return self._end
 
     @property
     def n_items(self) -> int:
@@ -65,31 +79,49 @@ class LiveIndex:
         if len(start) and start.min() < 0:
             raise ValueError(f"time_start must be >= 0, got {start.min()}")
         n_steps = int(stop.max()) if len(stop) else 0
+        steps = np.unique(start)
         start, stop, items = _merge_intervals(items, start, stop, n_steps)
-        lengths = stop - start
-        rows = np.repeat(start, lengths) + _ramp(lengths)
-        cols = np.repeat(items, lengths)
+        # The rows an interval covers: the distinct starts inside it (its own start first).
+        first = np.searchsorted(steps, start, side="left")
+        lengths = np.searchsorted(steps, stop, side="left") - first
+        rows = np.repeat(first, lengths) + _ramp(lengths)
         matrix = sp.csr_matrix(
-            (np.ones(len(rows), dtype=bool), (rows, cols)), shape=(n_steps, n_items)
+            (np.repeat(stop, lengths), (rows, np.repeat(items, lengths))),
+            shape=(len(steps), n_items),
         )
         matrix.sort_indices()
-        return cls(matrix)
+        return cls(matrix, steps)
 
     def live(self, step: int) -> np.ndarray:
         """Sorted streamer indices live at ``step`` (empty outside the indexed steps)."""
-        if not 0 <= step < self.n_steps:
-            return np.empty(0, dtype=self.steps_items.indices.dtype)
-        indptr = self.steps_items.indptr
-        return self.steps_items.indices[indptr[step] : indptr[step + 1]]
+        indices, indptr = self.steps_items.indices, self.steps_items.indptr
+        if self.steps is None:
+            if not 0 <= step < self.n_steps:
+                return np.empty(0, dtype=indices.dtype)
+            return indices[indptr[step] : indptr[step + 1]]
+        row = int(np.searchsorted(self.steps, step, side="right")) - 1
+        if row < 0:
+            return np.empty(0, dtype=indices.dtype)
+        items = indices[indptr[row] : indptr[row + 1]]
+        if self.steps[row] == step:
+            return items
+        return items[self.steps_items.data[indptr[row] : indptr[row + 1]] > step]
 
     def count(self, steps: np.ndarray) -> np.ndarray:
         """How many streamers are live at each of ``steps`` (0 outside the indexed steps)."""
         steps = np.asarray(steps, dtype=np.int64)
-        inside = (steps >= 0) & (steps < self.n_steps)
-        counts = np.zeros(len(steps), dtype=np.int64)
         indptr = self.steps_items.indptr
-        counts[inside] = indptr[steps[inside] + 1] - indptr[steps[inside]]
-        return counts
+        if self.steps is None:
+            inside = (steps >= 0) & (steps < self.n_steps)
+            counts = np.zeros(len(steps), dtype=np.int64)
+            counts[inside] = indptr[steps[inside] + 1] - indptr[steps[inside]]
+            return counts
+        rows = np.searchsorted(self.steps, steps, side="right") - 1
+        exact = (rows >= 0) & (self.steps[np.maximum(rows, 0)] == steps)
+        counts = np.where(exact, indptr[rows + 1] - indptr[np.maximum(rows, 0)], 0)
+        for j in np.flatnonzero(~exact & (rows >= 0)).tolist():
+            counts[j] = len(self.live(int(steps[j])))
+        return counts.astype(np.int64)
 
 
 def _merge_intervals(

@@ -166,9 +166,13 @@ def choose_window(
     users = pd.DataFrame({"user": sessions["user_id"].to_numpy(), "start": start})
     span = users.groupby("user", sort=False)["start"].agg(["min", "max"])
     first, last = np.sort(span["min"].to_numpy()), np.sort(span["max"].to_numpy())
-    # Candidate cuts c = T - W, latest first, from W = 1 to the widest window allowed.
+    # Candidate cuts c = T - W, latest first, from W = 1 to the widest window allowed. Counts
+    # change only at session starts, so those (and the narrowest window) are the candidates:
+    # the work depends on the number of distinct starts, not on the time unit.
     widest = max(int((end - int(start.min())) * max_span), 1)
-    cuts = np.arange(end - 1, end - widest - 1, -1)
+    starts = np.unique(start)
+    cuts = starts[(starts >= end - widest) & (starts <= end - 1)][::-1]
+    cuts = np.concatenate(([end - 1], cuts[cuts < end - 1], [end - widest]))
     # Users evaluated at cut c: first session before c, and a session starting at c or later.
     evaluated = np.searchsorted(first, cuts, side="left") - np.searchsorted(last, cuts, "left")
     share = 1 - np.searchsorted(np.sort(start), cuts, side="left") / len(start)

@@ -24,8 +24,23 @@ def test_live_is_start_inclusive_stop_exclusive_and_zero_length_is_one_step() ->
 def test_overlapping_sessions_of_a_streamer_count_once() -> None:
     sessions = sessions_frame([(1, "a", 0, 5), (2, "a", 3, 8), (3, "a", 8, 9), (4, "b", 1, 2)])
     live = LiveIndex.from_sessions(sessions)
-    assert live.steps_items.nnz == 9 + 1
-    assert live.count(np.array([0, 1, 8, 9, -1])).tolist() == [1, 2, 1, 0, 0]
+    # One live interval for a ([0, 9)), held at the starts 0, 1, 3 and 8; b's at its start 1.
+    assert live.steps_items.nnz == 4 + 1
+    assert live.count(np.array([0, 1, 8, 9, -1, 2, 5])).tolist() == [1, 2, 1, 0, 0, 1, 1]
+
+
+def test_the_index_does_not_grow_with_the_time_unit() -> None:
+    # Steps of a second, a billion of them: two sessions, two rows.
+    sessions = sessions_frame([(1, "a", 10, 999_999_990), (2, "b", 500_000_000, 999_999_999)])
+    live = LiveIndex.from_sessions(sessions)
+    assert live.steps_items.shape[0] == 2 and live.steps_items.nnz == 3
+    assert live.n_steps == 999_999_999
+    assert [live.live(t).tolist() for t in (9, 10, 600_000_000, 999_999_995)] == [
+        [],
+        [0],
+        [0, 1],
+        [1],
+    ]
 
 
 def test_matches_brute_force_on_random_sessions() -> None:

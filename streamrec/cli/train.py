@@ -15,8 +15,8 @@ import implicit
 from streamrec import artifact, data
 from streamrec.cli import fail, load_settings
 from streamrec.pipeline import TrainingPlan, train_pipeline
-from streamrec.settings import Settings
 from streamrec.precompute import with_top_lists
+from streamrec.settings import Settings
 from streamrec.spark_train import DEFAULT_REG_PARAM, SparkUnavailableError, fit_spark
 from streamrec.train import ALSParams, TrainingError
 
