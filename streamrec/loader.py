@@ -1,0 +1,266 @@
+"""The Polars plan behind :func:`streamrec.data.read_sessions`: raw lines in, a reason per row out.
+
+A CSV file is read as raw lines, not through a CSV parser: one line is one row, so a bad byte,
+an over-long row or an unbalanced quote costs only the row it is in, and every row gets exactly
+one verdict. Almost every line of a real file matches ``_CLEAN_ROW`` and is split by a comma
+split alone; only the others go through the careful path (quotes, spaces, checks of each
+field), on a column that is null for the clean rows, so its cost follows the bad rows.
+
+Parquet files (the same five columns) skip the line step and get the same field checks.
+
+Nothing here knows about models.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+COLUMNS = ("user_id", "stream_id", "streamer_name", "time_start", "time_stop")
+
+# Reasons a row is dropped, in the order they are checked: a row counts under the first only.
+# ``reason`` codes in the plan are 1 + the index here; 0 is a valid row.
+DROP_REASONS = (
+    "row_too_long",
+    "bad_encoding",
+    "bad_quote",
+    "wrong_field_count",
+    "empty_field",
+    "bad_user_id",
+    "bad_time",
+    "stop_before_start",
+    "duplicate",
+)
+CODE = {reason: i + 1 for i, reason in enumerate(DROP_REASONS)}
+
+# No valid row is anywhere near this (Twitch rows are ~40 bytes); a longer one is junk such as
+# a binary blob, and is dropped without looking inside it.
+MAX_ROW_BYTES = 1 << 16
+
+# Twitch user ids are non-negative integers; 18 digits always fit in int64.
+_USER_ID_PATTERN = r"^[0-9]{1,18}$"
+_TIME_PATTERN = r"^[0-9]{1,9}$"
+
+# A row that needs no quote handling, trimming or further checks of its fields.
+_CLEAN_ROW = r'^[0-9]{1,18},[^,\s"\x{FFFD}]*,[^,\s"\x{FFFD}]+,[0-9]{1,9},[0-9]{1,9}$'
+# One field of the careful path: quoted ("" is a quote inside) or plain, with spaces around.
+_FIELD = r'\s*(?:"((?:[^"]|"")*)"|([^,"]*?))\s*'
+_ROW = "^" + ",".join([_FIELD] * len(COLUMNS)) + "$"
+_QUOTED = r'"(?:[^"]|"")*"'
+
+# Lines as one string column. The separator is NUL, which no text field holds; text after a NUL
+# lands in ``nul`` and marks the row as badly encoded. Invalid UTF-8 becomes U+FFFD.
+_LINES = {
+    "has_header": False,
+    "separator": "\x00",
+    "quote_char": None,
+    "schema": {"line": pl.String, "nul": pl.String},
+    "encoding": "utf8-lossy",
+    "empty_string_is_null": True,
+    "truncate_ragged_lines": True,
+    "extra_columns": "ignore",
+    "missing_columns": "insert",
+}
+_COMPRESSED = {
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ": "xz",
+    b"PK\x03\x04": "zip",
+}
+_GZIP = b"\x1f\x8b"
+
+
+class InputError(ValueError):
+    """An input cannot be read at all (missing, empty, compressed in a format not read, ...)."""
+
+
+def resolve(paths: str | Path | Sequence[str | Path]) -> list[Path]:
+    """Files to read, in order: each path itself, or a folder's ``*.csv[.gz]``/``*.parquet``."""
+    given = [paths] if isinstance(paths, str | Path) else list(paths)
+    if not given:
+        raise InputError("no data file given")
+    files: list[Path] = []
+    for item in map(Path, given):
+        if item.is_dir():
+            found = sorted(
+                p
+                for p in item.iterdir()
+                if p.is_file() and p.name.endswith((".csv", ".csv.gz", ".parquet"))
+            )
+            if not found:
+                raise InputError(f"no *.csv or *.parquet files in folder {item}")
+            files.extend(found)
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise InputError(f"data file not found: {item}")
+    return files
+
+
+def first_line(path: Path) -> str | None:
+    """The first non-blank line of a (possibly gzip) CSV, or None for one with only blanks."""
+    with path.open("rb") as raw:
+        magic = raw.read(4)
+    if not magic:
+        return None
+    for prefix, name in _COMPRESSED.items():
+        if magic.startswith(prefix):
+            raise InputError(f"{path} is {name}-compressed; decompress it first (gzip is read)")
+    opener = gzip.open if magic.startswith(_GZIP) else open
+    try:
+        with opener(path, "rb") as fh:
+            for raw_line in fh:
+                line = raw_line.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
+                if line:
+                    return line
+    except (OSError, EOFError) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from exc
+    return None
+
+
+def is_header(line: str) -> bool:
+    """Whether a first line is a header: none of ``user_id``, ``time_start``, ``time_stop`` is
+    an integer."""
+    fields = [f.strip().strip('"') for f in line.split(",")]
+    if len(fields) != len(COLUMNS):
+        return False
+    return not any(fields[i].isdigit() for i in (0, 3, 4))
+
+
+def is_parquet(path: Path) -> bool:
+    with path.open("rb") as fh:
+        return fh.read(4) == b"PAR1"
+
+
+def csv_rows(path: Path, header: bool, index: int) -> pl.LazyFrame:
+    """One row per non-blank line of ``path``: ``input``, ``reason`` and the typed fields."""
+    lines = pl.scan_csv(path, **_LINES).filter(
+        pl.col("line").is_not_null() | pl.col("nul").is_not_null()
+    )
+    if header:
+        lines = lines.slice(1)
+    line = pl.col("line").fill_null("")
+    lines = lines.with_columns(too_long=line.str.len_bytes() > MAX_ROW_BYTES)
+    clean, too_long = pl.col("clean"), pl.col("too_long")
+    lines = lines.with_columns(
+        clean=pl.col("nul").is_null() & ~too_long & line.str.contains(_CLEAN_ROW)
+    )
+    careful = pl.when(~clean & ~too_long).then(line).str.strip_chars_start("\ufeff")
+    lines = lines.with_columns(
+        split=pl.when(clean).then(line).str.split_exact(",", len(COLUMNS) - 1),
+        groups=careful.str.extract_groups(_ROW),
+        unpaired=careful.str.replace_all(_QUOTED, "").str.contains('"', literal=True),
+        bad_encoding=pl.col("nul").is_not_null() | careful.str.contains("\ufffd", literal=True),
+    )
+    groups = pl.col("groups").struct
+    careful_fields = [
+        pl.coalesce(
+            groups.field(str(2 * i + 1)).str.replace_all('""', '"', literal=True),
+            groups.field(str(2 * i + 2)),
+        )
+        for i in range(len(COLUMNS))
+    ]
+    matched = careful_fields[0].is_not_null()
+    reason = (
+        pl.when(clean)
+        .then(0)
+        .when(too_long)
+        .then(CODE["row_too_long"])
+        .when(pl.col("bad_encoding"))
+        .then(CODE["bad_encoding"])
+        .when(~matched & pl.col("unpaired"))
+        .then(CODE["bad_quote"])
+        .when(~matched)
+        .then(CODE["wrong_field_count"])
+        .otherwise(_field_reason(*careful_fields))
+    )
+    split = pl.col("split").struct
+    # Typed first, then merged: coalescing integers and categories is cheap, strings are not.
+    fast = _typed(*(split.field(f"field_{i}") for i in range(len(COLUMNS))))
+    slow = _typed(*careful_fields)
+    rows = lines.select(
+        reason=reason.cast(pl.UInt8),
+        **{name: pl.coalesce(fast[name], slow[name]) for name in fast},
+    )
+    return _finish(rows, index)
+
+
+def parquet_rows(path: Path, index: int) -> pl.LazyFrame:
+    """One row per row of ``path``: ``input``, ``reason`` and the typed fields."""
+    frame = pl.scan_parquet(path)
+    missing = [name for name in COLUMNS if name not in frame.collect_schema()]
+    if missing:
+        raise InputError(f"{path} has no column {', '.join(missing)} (needs {', '.join(COLUMNS)})")
+    fields = [pl.col(name).cast(pl.String).fill_null("").str.strip_chars() for name in COLUMNS]
+    rows = frame.select(reason=_field_reason(*fields).cast(pl.UInt8), **_typed(*fields))
+    return _finish(rows, index)
+
+
+def _field_reason(
+    user: pl.Expr, stream: pl.Expr, name: pl.Expr, start: pl.Expr, stop: pl.Expr
+) -> pl.Expr:
+    """The first of the field checks a row fails (0: none); ``stop_before_start`` comes later."""
+    del stream  # any text is a stream id; it only tells exact duplicates apart
+    return (
+        pl.when((user == "") | (name == ""))
+        .then(CODE["empty_field"])
+        .when(~user.str.contains(_USER_ID_PATTERN))
+        .then(CODE["bad_user_id"])
+        .when(~(start.str.contains(_TIME_PATTERN) & stop.str.contains(_TIME_PATTERN)))
+        .then(CODE["bad_time"])
+        .otherwise(0)
+    )
+
+
+def _typed(
+    user: pl.Expr, stream: pl.Expr, name: pl.Expr, start: pl.Expr, stop: pl.Expr
+) -> dict[str, pl.Expr]:
+    """The output columns from string fields (whatever a field holds on a row found bad).
+
+    ``stream_key`` is the stream id as an integer, and ``stream_text`` the id of a stream whose
+    id is not one (null otherwise): stream ids only tell exact duplicates apart. Names are
+    categorical: four bytes a row, and their sorted codes cost a pass over the distinct names.
+    """
+    key = stream.str.to_integer(strict=False)
+    return {
+        "user_id": user.cast(pl.Int64, strict=False),
+        "stream_key": key,
+        "stream_text": pl.when(key.is_null()).then(stream).cast(pl.Categorical),
+        "streamer_name": name.cast(pl.Categorical),
+        "time_start": start.cast(pl.Int32, strict=False),
+        "time_stop": stop.cast(pl.Int32, strict=False),
+    }
+
+
+def _finish(rows: pl.LazyFrame, index: int) -> pl.LazyFrame:
+    """Decide ``stop_before_start`` and tag the rows with their input's index."""
+    backwards = (pl.col("reason") == 0) & (pl.col("time_stop") < pl.col("time_start"))
+    return rows.with_columns(
+        input=pl.lit(index, dtype=pl.UInt16),
+        reason=pl.when(backwards).then(CODE["stop_before_start"]).otherwise("reason"),
+    )
+
+
+def first_of_each(rows: pl.DataFrame, keys: Sequence[str]) -> np.ndarray | None:
+    """Mask of the rows that do not exactly repeat an earlier row, or None when none does.
+
+    Rows are hashed and the hashes sorted, far cheaper than grouping by six columns; only the
+    rows whose hash is shared are then compared exactly, so a collision never drops a row.
+    """
+    digest = rows.select(keys).hash_rows().to_numpy()
+    ordered = np.sort(digest)
+    shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
+    del ordered
+    if len(shared) == 0:
+        return None
+    at = np.minimum(np.searchsorted(shared, digest), len(shared) - 1)
+    candidates = np.flatnonzero(shared[at] == digest)
+    del at, digest
+    first = rows[candidates].select(pl.struct(keys).is_first_distinct()).to_series().to_numpy()
+    keep = np.ones(rows.height, dtype=bool)
+    keep[candidates[~first]] = False
+    return keep
