@@ -157,24 +157,16 @@ def read_sessions(
         raise DataError(f"cannot read {report.path}: {_one_line(exc)}") from exc
     valid = _count(rows, files, report)
     del rows
+    if valid.height == 0:
+        raise DataError(f"no valid rows in {report.path}: {report.summary()}")
     keep = loader.first_of_each(valid, _DUPLICATE_KEYS)
     if keep is not None:
         report.dropped["duplicate"] = int(len(keep) - keep.sum())
-        valid = valid.filter(keep)
-    if valid.height == 0:
-        raise DataError(f"no valid rows in {report.path}: {report.summary()}")
     logger.info("read %s: %s", report.path, report.summary())
-    return _to_pandas(valid), report
+    return _to_pandas(valid, keep), report
 
 
-_DUPLICATE_KEYS = (
-    "user_id",
-    "stream_key",
-    "stream_text",
-    "streamer_name",
-    "time_start",
-    "time_stop",
-)
+_DUPLICATE_KEYS = ("user_id", "stream_key", "streamer_name", "time_start", "time_stop")
 
 
 def _describe(path: str | Path | Sequence[str | Path]) -> str:
@@ -204,22 +196,34 @@ def _count(rows: pl.DataFrame, files: list[Path], report: LoadReport) -> pl.Data
     return rows.drop("input", "reason")
 
 
-def _to_pandas(valid: pl.DataFrame) -> pd.DataFrame:
-    """The sessions frame; names get the codes of their rank among the distinct names."""
+def _to_pandas(valid: pl.DataFrame, keep: np.ndarray | None) -> pd.DataFrame:
+    """The sessions frame of the ``keep`` rows, one column at a time to bound the copies;
+    ``valid`` is emptied on the way.
+
+    Names get the codes of their rank among the distinct names, so categories come out sorted.
+    """
     distinct = valid["streamer_name"].unique()
     names = distinct.cast(pl.String).to_numpy()
     ids = distinct.to_physical().to_numpy()
     order = np.argsort(names, kind="stable")
-    rank = np.zeros(int(ids.max()) + 1 if len(ids) else 0, dtype=np.int32)
+    rank = np.zeros(int(ids.max()) + 1, dtype=np.int32)
     rank[ids[order]] = np.arange(len(order), dtype=np.int32)
-    codes = rank[valid["streamer_name"].to_physical().to_numpy()]
+    del distinct
+    columns = {}
+    for name, dtype in (
+        ("user_id", np.int64),
+        ("streamer_name", np.uint32),
+        ("time_start", np.int32),
+        ("time_stop", np.int32),
+    ):
+        # Taken out of ``valid`` (in place, so the caller's frame lets go of it too).
+        column = valid.drop_in_place(name).to_physical().to_numpy()
+        columns[name] = (column if keep is None else column[keep]).astype(dtype, copy=False)
+        del column
+    codes = rank[columns.pop("streamer_name")]
+    columns["streamer_name"] = pd.Categorical.from_codes(codes, categories=names[order])
     return pd.DataFrame(
-        {
-            "user_id": valid["user_id"].to_numpy(),
-            "streamer_name": pd.Categorical.from_codes(codes, categories=names[order]),
-            "time_start": valid["time_start"].to_numpy(),
-            "time_stop": valid["time_stop"].to_numpy(),
-        },
+        {name: columns[name] for name in ("user_id", "streamer_name", "time_start", "time_stop")},
         copy=False,
     )
 

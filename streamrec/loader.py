@@ -221,19 +221,23 @@ def _typed(
 ) -> dict[str, pl.Expr]:
     """The output columns from string fields (whatever a field holds on a row found bad).
 
-    ``stream_key`` is the stream id as an integer, and ``stream_text`` the id of a stream whose
-    id is not one (null otherwise): stream ids only tell exact duplicates apart. Names are
-    categorical: four bytes a row, and their sorted codes cost a pass over the distinct names.
+    ``stream_key`` stands for the stream id, which only tells exact duplicates apart: the id
+    itself when it is a non-negative integer (Twitch's are), else a negative 63-bit hash of it.
     """
-    key = stream.str.to_integer(strict=False)
+    number = stream.str.to_integer(strict=False)
+    hashed = -1 - (stream.hash(seed=_STREAM_SEED) // 2).cast(pl.Int64)
     return {
         "user_id": user.cast(pl.Int64, strict=False),
-        "stream_key": key,
-        "stream_text": pl.when(key.is_null()).then(stream).cast(pl.Categorical),
+        "stream_key": pl.when(number >= 0).then(number).otherwise(hashed),
+        # Categorical: four bytes a row, and no reference into the lines' text, which a string
+        # split from a line keeps alive (the whole file, at 124M rows).
         "streamer_name": name.cast(pl.Categorical),
         "time_start": start.cast(pl.Int32, strict=False),
         "time_stop": stop.cast(pl.Int32, strict=False),
     }
+
+
+_STREAM_SEED = 20210927  # any fixed seed: keys only need to agree within one read
 
 
 def _finish(rows: pl.LazyFrame, index: int) -> pl.LazyFrame:
@@ -248,8 +252,9 @@ def _finish(rows: pl.LazyFrame, index: int) -> pl.LazyFrame:
 def first_of_each(rows: pl.DataFrame, keys: Sequence[str]) -> np.ndarray | None:
     """Mask of the rows that do not exactly repeat an earlier row, or None when none does.
 
-    Rows are hashed and the hashes sorted, far cheaper than grouping by six columns; only the
-    rows whose hash is shared are then compared exactly, so a collision never drops a row.
+    Rows are hashed and the hashes sorted, far cheaper in time and memory than grouping by five
+    columns; only rows whose hash is shared are then compared exactly, so a collision of row
+    hashes never drops a row.
     """
     digest = rows.select(keys).hash_rows().to_numpy()
     ordered = np.sort(digest)
@@ -257,10 +262,17 @@ def first_of_each(rows: pl.DataFrame, keys: Sequence[str]) -> np.ndarray | None:
     del ordered
     if len(shared) == 0:
         return None
-    at = np.minimum(np.searchsorted(shared, digest), len(shared) - 1)
-    candidates = np.flatnonzero(shared[at] == digest)
-    del at, digest
-    first = rows[candidates].select(pl.struct(keys).is_first_distinct()).to_series().to_numpy()
+    candidates = []
+    for lo in range(0, len(digest), _CHUNK):  # in chunks, to bound the temporary arrays
+        chunk = digest[lo : lo + _CHUNK]
+        at = np.minimum(np.searchsorted(shared, chunk), len(shared) - 1)
+        candidates.append(lo + np.flatnonzero(shared[at] == chunk))
+    del digest
+    rows_ = np.concatenate(candidates)
+    first = rows[rows_].select(pl.struct(keys).is_first_distinct()).to_series().to_numpy()
     keep = np.ones(rows.height, dtype=bool)
-    keep[candidates[~first]] = False
+    keep[rows_[~first]] = False
     return keep
+
+
+_CHUNK = 1 << 22
