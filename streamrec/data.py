@@ -184,8 +184,13 @@ def _one_line(exc: Exception) -> str:
 def _count(rows: pl.DataFrame, files: list[Path], report: LoadReport) -> pl.DataFrame:
     """Fill rows read per input and dropped per reason; return the valid rows' key columns."""
     width = len(DROP_REASONS) + 1
-    cell = rows["input"].to_numpy().astype(np.int64) * width + rows["reason"].to_numpy()
-    counts = np.bincount(cell, minlength=len(files) * width).reshape(len(files), width)
+    inputs, reasons = rows["input"].to_numpy(), rows["reason"].to_numpy()
+    counts = np.zeros(len(files) * width, dtype=np.int64)
+    for lo in range(0, len(inputs), _COUNT_CHUNK):  # in chunks, to bound the temporary arrays
+        cell = inputs[lo : lo + _COUNT_CHUNK].astype(np.int64) * width
+        cell += reasons[lo : lo + _COUNT_CHUNK]
+        counts += np.bincount(cell, minlength=len(counts))
+    counts = counts.reshape(len(files), width)
     for file, per_input in zip(files, counts, strict=True):
         report.inputs[str(file)] = int(per_input.sum())
     report.rows_read = int(counts.sum())
@@ -194,6 +199,9 @@ def _count(rows: pl.DataFrame, files: list[Path], report: LoadReport) -> pl.Data
     if report.rows_dropped:
         rows = rows.filter(pl.col("reason") == 0)
     return rows.drop("input", "reason")
+
+
+_COUNT_CHUNK = 1 << 22
 
 
 def _to_pandas(valid: pl.DataFrame, keep: np.ndarray | None) -> pd.DataFrame:

@@ -2,9 +2,10 @@
 
 A CSV file is read as raw lines, not through a CSV parser: one line is one row, so a bad byte,
 an over-long row or an unbalanced quote costs only the row it is in, and every row gets exactly
-one verdict. Almost every line of a real file matches ``_CLEAN_ROW`` and is split by a comma
-split alone; only the others go through the careful path (quotes, spaces, checks of each
-field), on a column that is null for the clean rows, so its cost follows the bad rows.
+one verdict. Every line is split at its commas, and almost every line of a real file matches
+``_CLEAN_ROW`` and takes its fields from that split alone; only the others go through the
+careful path (quotes, spaces, checks of each field), on a column that is null for the clean
+rows, so its cost follows the bad rows.
 
 Parquet files (the same five columns) skip the line step and get the same field checks.
 
@@ -38,7 +39,7 @@ DROP_REASONS = (
 CODE = {reason: i + 1 for i, reason in enumerate(DROP_REASONS)}
 
 # No valid row is anywhere near this (Twitch rows are ~40 bytes); a longer one is junk such as
-# a binary blob, and is dropped without looking inside it.
+# a binary blob, and is dropped as such, whatever is in it.
 MAX_ROW_BYTES = 1 << 16
 
 # Twitch user ids are non-negative integers; 18 digits always fit in int64.
@@ -113,18 +114,19 @@ def first_line(path: Path) -> str | None:
     opener = gzip.open if magic.startswith(_GZIP) else open
     try:
         with opener(path, "rb") as fh:
-            for raw_line in fh:
-                line = raw_line.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
+            # Bounded, so that a file without line ends is not read whole; blank as the plan
+            # sees it: nothing but the line end (a line of spaces is a row, and a bad one).
+            while raw_line := fh.readline(MAX_ROW_BYTES + 1):
+                line = raw_line.decode("utf-8", errors="replace").rstrip("\r\n").lstrip("\ufeff")
                 if line:
-                    return line
+                    return line.strip()
     except (OSError, EOFError) as exc:
         raise InputError(f"cannot read {path}: {exc}") from exc
     return None
 
 
 def is_header(line: str) -> bool:
-    """Whether a first line is a header: none of ``user_id``, ``time_start``, ``time_stop`` is
-    an integer."""
+    """True for a header: none of ``user_id``, ``time_start``, ``time_stop`` is an integer."""
     fields = [f.strip().strip('"') for f in line.split(",")]
     if len(fields) != len(COLUMNS):
         return False
@@ -180,7 +182,8 @@ def csv_rows(path: Path, header: bool, index: int) -> pl.LazyFrame:
         .otherwise(_field_reason(*careful_fields))
     )
     split = pl.col("split").struct
-    # Typed first, then merged: coalescing integers and categories is cheap, strings are not.
+    # Typed first, then picked by the row's path: choosing between integers and categories is
+    # cheap, between strings it is not.
     fast = _typed(*(split.field(f"field_{i}") for i in range(len(COLUMNS))))
     slow = _typed(*careful_fields)
     rows = lines.select(
@@ -263,16 +266,16 @@ def first_of_each(rows: pl.DataFrame, keys: Sequence[str]) -> np.ndarray | None:
     del ordered
     if len(shared) == 0:
         return None
-    candidates = []
+    found = []
     for lo in range(0, len(digest), _CHUNK):  # in chunks, to bound the temporary arrays
         chunk = digest[lo : lo + _CHUNK]
         at = np.minimum(np.searchsorted(shared, chunk), len(shared) - 1)
-        candidates.append(lo + np.flatnonzero(shared[at] == chunk))
+        found.append(lo + np.flatnonzero(shared[at] == chunk))
     del digest
-    rows_ = np.concatenate(candidates)
-    first = rows[rows_].select(pl.struct(keys).is_first_distinct()).to_series().to_numpy()
+    candidates = np.concatenate(found)
+    first = rows[candidates].select(pl.struct(keys).is_first_distinct()).to_series().to_numpy()
     keep = np.ones(rows.height, dtype=bool)
-    keep[rows_[~first]] = False
+    keep[candidates[~first]] = False
     return keep
 
 

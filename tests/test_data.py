@@ -265,3 +265,11 @@ def test_als_fit_trains_despite_an_invalid_utf8_row(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "bad_encoding=1" in result.stdout
+
+
+def test_read_sessions_header_after_a_line_of_spaces(tmp_path: Path) -> None:
+    lines = ["   ", "user_id,stream_id,streamer_name,time_start,time_stop", "1,1,a,1,2"]
+    sessions, report = read_sessions(write_csv(tmp_path / "s.csv", lines))
+    assert not report.header_skipped  # the first line is the one of spaces: a bad row
+    assert report.rows_read == 3 and report.dropped["wrong_field_count"] == 1
+    assert report.dropped["bad_user_id"] == 1 and len(sessions) == 1
