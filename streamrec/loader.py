@@ -2,10 +2,10 @@
 
 A CSV file is read as raw lines, not through a CSV parser: one line is one row, so a bad byte,
 an over-long row or an unbalanced quote costs only the row it is in, and every row gets exactly
-one verdict. Every line is split at its commas, and almost every line of a real file matches
-``_CLEAN_ROW`` and takes its fields from that split alone; only the others go through the
-careful path (quotes, spaces, checks of each field), on a column that is null for the clean
-rows, so its cost follows the bad rows.
+one verdict. Every line is split at its commas, and almost every line of a real file is plain
+(no space, quote, sign or U+FFFD; five fields whose numbers cast) and takes its fields from
+that split alone; only the others go through the careful path (quotes, spaces, a pattern check
+of each field), on a column that is null for the plain rows, so its cost follows the bad rows.
 
 Parquet files (the same five columns) skip the line step and get the same field checks.
 
@@ -46,10 +46,14 @@ MAX_ROW_BYTES = 1 << 16
 _USER_ID_PATTERN = r"^[0-9]{1,18}$"
 _TIME_PATTERN = r"^[0-9]{1,9}$"
 
-# A row that needs no quote handling, trimming or further checks of its fields.
-_CLEAN_ROW = r'^[0-9]{1,18},[^,\s"\x{FFFD}]*,[^,\s"\x{FFFD}]+,[0-9]{1,9},[0-9]{1,9}$'
+# A line without any of these needs no quote handling or trimming, and with no sign its fields
+# are checked by their casts alone (a character class this small is searched ~5x faster than a
+# pattern of the whole row).
+_NOT_PLAIN = r'[ \t"+\-\x{FFFD}]'
+_MAX_USER_ID = 10**18 - 1  # 18 digits, as _USER_ID_PATTERN
+_MAX_TIME = 10**9 - 1  # 9 digits, as _TIME_PATTERN
 # One field of the careful path: quoted ("" is a quote inside) or plain, with spaces around.
-_FIELD = r'\s*(?:"((?:[^"]|"")*)"|([^,"]*?))\s*'
+_FIELD = r'[ \t]*(?:"((?:[^"]|"")*)"|([^,"]*?))[ \t]*'
 _ROW = "^" + ",".join([_FIELD] * len(COLUMNS)) + "$"
 _QUOTED = r'"(?:[^"]|"")*"'
 
@@ -146,15 +150,28 @@ def csv_rows(path: Path, header: bool, index: int) -> pl.LazyFrame:
     if header:
         lines = lines.slice(1)
     line = pl.col("line").fill_null("")
-    lines = lines.with_columns(too_long=line.str.len_bytes() > MAX_ROW_BYTES)
-    clean, too_long = pl.col("clean"), pl.col("too_long")
     lines = lines.with_columns(
-        clean=pl.col("nul").is_null() & ~too_long & line.str.contains(_CLEAN_ROW)
+        too_long=line.str.len_bytes() > MAX_ROW_BYTES,
+        # Split unmasked (masking the text first costs more than the split), capped in length;
+        # a sixth field means too many.
+        split=line.str.head(MAX_ROW_BYTES + 1).str.split_exact(",", len(COLUMNS)),
     )
+    split = pl.col("split").struct
+    fast = _typed(*(split.field(f"field_{i}") for i in range(len(COLUMNS))))
+    plain = (
+        pl.col("nul").is_null()
+        & ~pl.col("too_long")
+        & ~line.str.contains(_NOT_PLAIN)
+        & split.field(f"field_{len(COLUMNS)}").is_null()
+        & (split.field("field_2") != "")
+        & fast["user_id"].is_between(0, _MAX_USER_ID)
+        & fast["time_start"].is_between(0, _MAX_TIME)
+        & fast["time_stop"].is_between(0, _MAX_TIME)
+    )
+    lines = lines.with_columns(clean=plain.fill_null(False))  # null: a field's cast failed
+    clean, too_long = pl.col("clean"), pl.col("too_long")
     careful = pl.when(~clean & ~too_long).then(line).str.strip_chars_start("\ufeff")
     lines = lines.with_columns(
-        # Split unmasked (masking the text first costs more than the split), capped in length.
-        split=line.str.head(MAX_ROW_BYTES + 1).str.split_exact(",", len(COLUMNS) - 1),
         groups=careful.str.extract_groups(_ROW),
         unpaired=careful.str.replace_all(_QUOTED, "").str.contains('"', literal=True),
         bad_encoding=pl.col("nul").is_not_null() | careful.str.contains("\ufffd", literal=True),
@@ -181,10 +198,8 @@ def csv_rows(path: Path, header: bool, index: int) -> pl.LazyFrame:
         .then(CODE["wrong_field_count"])
         .otherwise(_field_reason(*careful_fields))
     )
-    split = pl.col("split").struct
     # Typed first, then picked by the row's path: choosing between integers and categories is
     # cheap, between strings it is not.
-    fast = _typed(*(split.field(f"field_{i}") for i in range(len(COLUMNS))))
     slow = _typed(*careful_fields)
     rows = lines.select(
         reason=reason.cast(pl.UInt8),
@@ -199,7 +214,7 @@ def parquet_rows(path: Path, index: int) -> pl.LazyFrame:
     missing = [name for name in COLUMNS if name not in frame.collect_schema()]
     if missing:
         raise InputError(f"{path} has no column {', '.join(missing)} (needs {', '.join(COLUMNS)})")
-    fields = [pl.col(name).cast(pl.String).fill_null("").str.strip_chars() for name in COLUMNS]
+    fields = [pl.col(name).cast(pl.String).fill_null("").str.strip_chars(" \t") for name in COLUMNS]
     rows = frame.select(reason=_field_reason(*fields).cast(pl.UInt8), **_typed(*fields))
     return _finish(rows, index)
 

@@ -273,3 +273,20 @@ def test_read_sessions_header_after_a_line_of_spaces(tmp_path: Path) -> None:
     assert not report.header_skipped  # the first line is the one of spaces: a bad row
     assert report.rows_read == 3 and report.dropped["wrong_field_count"] == 1
     assert report.dropped["bad_user_id"] == 1 and len(sessions) == 1
+
+
+def test_read_sessions_plain_rows_get_the_same_checks_as_the_others(tmp_path: Path) -> None:
+    lines = [
+        "1234567890123456789,1,a,1,2",  # 19 digits: bad_user_id
+        "+5,1,a,1,2",  # a sign: bad_user_id
+        "5,1,a,1234567890,1234567891",  # 10 digits: bad_time
+        "5,1,a,-1,2",  # bad_time
+        "5,-7,a,1,2",  # any stream id is fine
+        " 5 ,-7, a ,1,2",  # the same row with spaces: a duplicate
+        "123456789012345678,1,ä,999999999,999999999",  # the largest values; any UTF-8 name
+    ]
+    sessions, report = read_sessions(write_csv(tmp_path / "s.csv", lines))
+    assert report.dropped["bad_user_id"] == 2 and report.dropped["bad_time"] == 2
+    assert report.dropped["duplicate"] == 1
+    assert sessions["user_id"].tolist() == [5, 123456789012345678]
+    assert sessions["streamer_name"].astype(str).tolist() == ["a", "ä"]
