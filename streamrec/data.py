@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import polars as pl
 import scipy.sparse as sp
 
 from streamrec import loader
@@ -135,105 +134,33 @@ def read_sessions(
     try:
         files = loader.resolve(path)
         report = LoadReport(path=_describe(path))
-        frames = []
-        for index, file in enumerate(files):
-            report.inputs[str(file)] = 0
-            if loader.is_parquet(file):
-                frames.append(loader.parquet_rows(file, index))
-                continue
-            line = loader.first_line(file)
-            if line is None:  # an empty segment of a folder costs nothing
-                continue
-            header = loader.is_header(line)
-            report.header_skipped |= header
-            frames.append(loader.csv_rows(file, header, index))
-        if not frames:
-            what = "data file is" if len(files) == 1 else "all data files are"
-            raise DataError(f"{what} empty: {report.path}")
-        rows = pl.concat(frames).collect(engine="streaming")
+        scanned = loader.scan(files)
     except loader.InputError as exc:
         raise DataError(str(exc)) from exc
-    except pl.exceptions.PolarsError as exc:
-        raise DataError(f"cannot read {report.path}: {_one_line(exc)}") from exc
-    valid = _count(rows, files, report)
-    del rows
+    if scanned is None:
+        what = "data file is" if len(files) == 1 else "all data files are"
+        raise DataError(f"{what} empty: {report.path}")
+    rows, report.header_skipped = scanned
+    counts, valid = loader.count(rows, len(files))
+    del rows, scanned
+    for file, per_input in zip(files, counts, strict=True):
+        report.inputs[str(file)] = int(per_input.sum())
+    report.rows_read = int(counts.sum())
+    for reason, count in zip(DROP_REASONS, counts[:, 1:].sum(axis=0), strict=True):
+        report.dropped[reason] = int(count)
     if valid.height == 0:
         raise DataError(f"no valid rows in {report.path}: {report.summary()}")
-    keep = loader.first_of_each(valid, _DUPLICATE_KEYS)
+    keep = loader.first_of_each(valid)
     if keep is not None:
         report.dropped["duplicate"] = int(len(keep) - keep.sum())
     logger.info("read %s: %s", report.path, report.summary())
-    return _to_pandas(valid, keep), report
-
-
-_DUPLICATE_KEYS = ("user_id", "stream_key", "streamer_name", "time_start", "time_stop")
+    return loader.to_pandas(valid, keep), report
 
 
 def _describe(path: str | Path | Sequence[str | Path]) -> str:
     if isinstance(path, str | Path):
         return str(path)
     return ", ".join(map(str, path))
-
-
-def _one_line(exc: Exception) -> str:
-    """The first line of an engine error, with any non-ASCII byte escaped."""
-    lines = str(exc).strip().splitlines() or [type(exc).__name__]
-    return lines[0][:300].encode("ascii", "backslashreplace").decode("ascii")
-
-
-def _count(rows: pl.DataFrame, files: list[Path], report: LoadReport) -> pl.DataFrame:
-    """Fill rows read per input and dropped per reason; return the valid rows' key columns."""
-    width = len(DROP_REASONS) + 1
-    inputs, reasons = rows["input"].to_numpy(), rows["reason"].to_numpy()
-    counts = np.zeros(len(files) * width, dtype=np.int64)
-    for lo in range(0, len(inputs), _COUNT_CHUNK):  # in chunks, to bound the temporary arrays
-        cell = inputs[lo : lo + _COUNT_CHUNK].astype(np.int64) * width
-        cell += reasons[lo : lo + _COUNT_CHUNK]
-        counts += np.bincount(cell, minlength=len(counts))
-    counts = counts.reshape(len(files), width)
-    for file, per_input in zip(files, counts, strict=True):
-        report.inputs[str(file)] = int(per_input.sum())
-    report.rows_read = int(counts.sum())
-    for reason, count in zip(DROP_REASONS, counts[:, 1:].sum(axis=0), strict=True):
-        report.dropped[reason] += int(count)
-    if report.rows_dropped:
-        rows = rows.filter(pl.col("reason") == 0)
-    return rows.drop("input", "reason")
-
-
-_COUNT_CHUNK = 1 << 22
-
-
-def _to_pandas(valid: pl.DataFrame, keep: np.ndarray | None) -> pd.DataFrame:
-    """The sessions frame of the ``keep`` rows, one column at a time to bound the copies;
-    ``valid`` is emptied on the way.
-
-    Names get the codes of their rank among the distinct names, so categories come out sorted.
-    """
-    distinct = valid["streamer_name"].unique()
-    names = distinct.cast(pl.String).to_numpy()
-    ids = distinct.to_physical().to_numpy()
-    order = np.argsort(names, kind="stable")
-    rank = np.zeros(int(ids.max()) + 1, dtype=np.int32)
-    rank[ids[order]] = np.arange(len(order), dtype=np.int32)
-    del distinct
-    columns = {}
-    for name, dtype in (
-        ("user_id", np.int64),
-        ("streamer_name", np.uint32),
-        ("time_start", np.int32),
-        ("time_stop", np.int32),
-    ):
-        # Taken out of ``valid`` (in place, so the caller's frame lets go of it too).
-        column = valid.drop_in_place(name).to_physical().to_numpy()
-        columns[name] = (column if keep is None else column[keep]).astype(dtype, copy=False)
-        del column
-    codes = rank[columns.pop("streamer_name")]
-    columns["streamer_name"] = pd.Categorical.from_codes(codes, categories=names[order])
-    return pd.DataFrame(
-        {name: columns[name] for name in ("user_id", "streamer_name", "time_start", "time_stop")},
-        copy=False,
-    )
 
 
 def watch_steps(sessions: pd.DataFrame) -> np.ndarray:

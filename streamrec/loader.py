@@ -15,11 +15,20 @@ Nothing here knows about models.
 from __future__ import annotations
 
 import gzip
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-import polars as pl
+# Polars' allocator (jemalloc) keeps freed pages for a while (Polars asks for 0.5-1 s), so the
+# lines' buffers of the streaming read were still resident while the matrix was built: at 6.1M
+# rows the peak was 0.77 GB with that and 0.59 GB with none, at the same speed (see
+# pola-rs/polars#23128). jemalloc reads this when Polars is first imported, which must be here
+# (``streamrec.data`` imports Polars only through this module); an operator's own setting wins.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import polars as pl  # noqa: E402
 
 COLUMNS = ("user_id", "stream_id", "streamer_name", "time_start", "time_stop")
 
@@ -256,6 +265,8 @@ def _typed(
     }
 
 
+# What makes two rows the same: every field, the stream id as its key.
+DUPLICATE_KEYS = ("user_id", "stream_key", "streamer_name", "time_start", "time_stop")
 _STREAM_SEED = 20210927  # any fixed seed: keys only need to agree within one read
 
 
@@ -268,7 +279,82 @@ def _finish(rows: pl.LazyFrame, index: int) -> pl.LazyFrame:
     )
 
 
-def first_of_each(rows: pl.DataFrame, keys: Sequence[str]) -> np.ndarray | None:
+def scan(files: Sequence[Path]) -> tuple[pl.DataFrame, bool] | None:
+    """All rows of ``files`` (``input``, ``reason``, typed fields) and whether a header was
+    skipped; None when every file is empty."""
+    frames, header_skipped = [], False
+    for index, file in enumerate(files):
+        if is_parquet(file):
+            frames.append(parquet_rows(file, index))
+            continue
+        line = first_line(file)
+        if line is None:  # an empty segment of a folder costs nothing
+            continue
+        header = is_header(line)
+        header_skipped |= header
+        frames.append(csv_rows(file, header, index))
+    if not frames:
+        return None
+    try:
+        return pl.concat(frames).collect(engine="streaming"), header_skipped
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"cannot read {', '.join(map(str, files))}: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: Exception) -> str:
+    """The first line of an engine error, with any non-ASCII byte escaped."""
+    lines = str(exc).strip().splitlines() or [type(exc).__name__]
+    return lines[0][:300].encode("ascii", "backslashreplace").decode("ascii")
+
+
+def count(rows: pl.DataFrame, inputs: int) -> tuple[np.ndarray, pl.DataFrame]:
+    """Rows per input (axis 0) and reason code (axis 1, 0: valid), and the valid rows."""
+    width = len(DROP_REASONS) + 1
+    index, reasons = rows["input"].to_numpy(), rows["reason"].to_numpy()
+    counts = np.zeros(inputs * width, dtype=np.int64)
+    for lo in range(0, len(index), _CHUNK):  # in chunks, to bound the temporary arrays
+        cell = index[lo : lo + _CHUNK].astype(np.int64) * width
+        cell += reasons[lo : lo + _CHUNK]
+        counts += np.bincount(cell, minlength=len(counts))
+    counts = counts.reshape(inputs, width)
+    if counts[:, 1:].any():
+        rows = rows.filter(pl.col("reason") == 0)
+    return counts, rows.drop("input", "reason")
+
+
+def to_pandas(valid: pl.DataFrame, keep: np.ndarray | None) -> pd.DataFrame:
+    """The sessions frame of the ``keep`` rows, one column at a time to bound the copies;
+    ``valid`` is emptied on the way.
+
+    Names get the codes of their rank among the distinct names, so categories come out sorted.
+    """
+    distinct = valid["streamer_name"].unique()
+    names = distinct.cast(pl.String).to_numpy()
+    ids = distinct.to_physical().to_numpy()
+    order = np.argsort(names, kind="stable")
+    rank = np.zeros(int(ids.max()) + 1, dtype=np.int32)
+    rank[ids[order]] = np.arange(len(order), dtype=np.int32)
+    del distinct
+    columns = {}
+    for name, dtype in (
+        ("user_id", np.int64),
+        ("streamer_name", np.uint32),
+        ("time_start", np.int32),
+        ("time_stop", np.int32),
+    ):
+        # Taken out of ``valid`` (in place, so the caller's frame lets go of it too).
+        column = valid.drop_in_place(name).to_physical().to_numpy()
+        columns[name] = (column if keep is None else column[keep]).astype(dtype, copy=False)
+        del column
+    codes = rank[columns.pop("streamer_name")]
+    columns["streamer_name"] = pd.Categorical.from_codes(codes, categories=names[order])
+    return pd.DataFrame(
+        {name: columns[name] for name in ("user_id", "streamer_name", "time_start", "time_stop")},
+        copy=False,
+    )
+
+
+def first_of_each(rows: pl.DataFrame, keys: Sequence[str] = DUPLICATE_KEYS) -> np.ndarray | None:
     """Mask of the rows that do not exactly repeat an earlier row, or None when none does.
 
     Rows are hashed and the hashes sorted, far cheaper in time and memory than grouping by five
