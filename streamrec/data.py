@@ -38,6 +38,7 @@ __all__ = [
     "read_sessions",
     "watch_steps",
 ]
+
 logger = logging.getLogger(__name__)
 
 

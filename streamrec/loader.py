@@ -283,22 +283,23 @@ def scan(files: Sequence[Path]) -> tuple[pl.DataFrame, bool] | None:
     """All rows of ``files`` (``input``, ``reason``, typed fields) and whether a header was
     skipped; None when every file is empty."""
     frames, header_skipped = [], False
-    for index, file in enumerate(files):
-        if is_parquet(file):
-            frames.append(parquet_rows(file, index))
-            continue
-        line = first_line(file)
-        if line is None:  # an empty segment of a folder costs nothing
-            continue
-        header = is_header(line)
-        header_skipped |= header
-        frames.append(csv_rows(file, header, index))
-    if not frames:
-        return None
     try:
+        for index, file in enumerate(files):
+            if is_parquet(file):
+                frames.append(parquet_rows(file, index))
+                continue
+            line = first_line(file)
+            if line is None:  # an empty segment of a folder costs nothing
+                continue
+            header = is_header(line)
+            header_skipped |= header
+            frames.append(csv_rows(file, header, index))
+        if not frames:
+            return None
         return pl.concat(frames).collect(engine="streaming"), header_skipped
     except pl.exceptions.PolarsError as exc:
-        raise InputError(f"cannot read {', '.join(map(str, files))}: {_one_line(exc)}") from exc
+        where = str(files[0]) if len(files) == 1 else f"{files[0]} or one of {len(files) - 1} more"
+        raise InputError(f"cannot read {where}: {_one_line(exc)}") from exc
 
 
 def _one_line(exc: Exception) -> str:

@@ -290,3 +290,11 @@ def test_read_sessions_plain_rows_get_the_same_checks_as_the_others(tmp_path: Pa
     assert report.dropped["duplicate"] == 1
     assert sessions["user_id"].tolist() == [5, 123456789012345678]
     assert sessions["streamer_name"].astype(str).tolist() == ["a", "ä"]
+
+
+def test_read_sessions_broken_parquet_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.parquet"
+    path.write_bytes(b"PAR1" + bytes(range(256)) * 4)
+    with pytest.raises(DataError, match="cannot read") as caught:
+        read_sessions(path)
+    assert "\n" not in str(caught.value) and str(caught.value).isascii()
