@@ -142,7 +142,9 @@ def test_artifact_matches_the_pandas_pipeline(trained: Trained) -> None:
     assert model.metadata["spark_version"].startswith("4.")
     assert model.metadata["data"]["rows_read"] == report.rows_read
     assert model.metadata["data"]["rows_dropped"] == report.dropped
-    assert all(report.dropped.values()), report.dropped  # every reason was exercised
+    # Every reason the Spark engine checks was exercised (not the loader's byte-level ones).
+    byte_level = ("row_too_long", "bad_encoding", "bad_quote")
+    assert all(v for k, v in report.dropped.items() if k not in byte_level), report.dropped
     np.testing.assert_array_equal(model.user_ids, expected.user_ids)
     assert model.streamer_names.tolist() == expected.streamer_names.tolist()
     assert (model.user_items != expected.user_items).nnz == 0
