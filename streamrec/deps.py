@@ -69,9 +69,11 @@ def bearer_token(setting: str, routes: str) -> Callable[..., Awaitable[None]]:
     )
     throttle = FailureThrottle()
 
+    # A default rather than Annotated: FastAPI resolves string annotations in the module's
+    # globals, where this function's ``bearer`` is not.
     async def require(
         request: Request,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+        credentials: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
     ) -> None:
         client = client_of(request.scope)
         wait = throttle.retry_after(client)

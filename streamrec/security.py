@@ -1,12 +1,12 @@
 """Credentials: the optional API key of the read routes, and back-off after failed attempts.
 
-Both tokens of the service (``api_key`` for the read routes, ``admin_token`` for
-``/admin/reload``) are compared in constant time, and a client that sends wrong ones is slowed
-down: without that, guesses ran at 1,205 per second. :class:`FailureThrottle` lets each client
-(by IP address) send a few wrong ones, then locks it out for a time that doubles with each
-further wrong one; a locked-out client gets 429 with ``Retry-After`` whatever it sends, so
-guessing during a lock-out learns nothing. A request without any credentials is refused (401)
-but not counted: it guesses nothing.
+The tokens of the service (``api_key`` for the read routes, ``admin_token`` for
+``/admin/reload``, ``live_token`` for writing the live set) are compared in constant time, and
+a client that sends wrong ones is slowed down: without that, guesses ran at 1,205 per second.
+:class:`FailureThrottle` lets each client (by IP address) send a few wrong ones, then locks it
+out for a time that doubles with each further wrong one; a locked-out client gets 429 with
+``Retry-After`` whatever it sends, so guessing during a lock-out learns nothing. A request
+without any credentials is refused (401) but not counted: it guesses nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs
 """Paths that never need the API key: probes, metrics and the API's documentation."""
 OPEN_PREFIXES = ("/docs/", "/admin/")
 """Path prefixes that never need it: documentation assets; admin routes have their own token."""
+OWN_TOKEN_ROUTES = frozenset({("PUT", "/live"), ("PATCH", "/live")})
+"""Routes (method, path) that never need it: the live set's writes have their own token."""
 
 
 class FailureThrottle:
@@ -128,7 +130,12 @@ class APIKeyGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+        if (
+            scope["type"] != "http"
+            or path in OPEN_PATHS
+            or path.startswith(OPEN_PREFIXES)
+            or (scope["method"], path) in OWN_TOKEN_ROUTES
+        ):
             await self.app(scope, receive, send)
             return
         client = client_of(scope)
