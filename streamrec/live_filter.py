@@ -28,6 +28,8 @@ class _Resolved(NamedTuple):
     model: weakref.ref[Recommender]
     version: int
     filters: Filters
+    bare: Filters
+    """``filters`` without its unknown names: the filters of a request that sends none."""
 
 
 class LiveFilters:
@@ -56,16 +58,20 @@ class LiveFilters:
 
         ``unknown`` holds the live names the model does not know.
         """
-        snapshot = snapshot or self.state.snapshot()
+        return self._resolve(recommender, snapshot or self.state.snapshot()).filters
+
+    def _resolve(self, recommender: Recommender, snapshot: LiveSnapshot) -> _Resolved:
         cached = self._resolved
         if cached is not None and cached.version == snapshot.version:
             if cached.model() is recommender:
-                return cached.filters
+                return cached
         # Sorted, so that the resolved list (and so the result) does not depend on the order
         # of the directory's writes.
         filters = recommender.resolve(sorted(snapshot.refreshed))
-        self._resolved = _Resolved(weakref.ref(recommender), snapshot.version, filters)
-        return filters
+        bare = dataclasses.replace(filters, unknown=frozenset())
+        resolved = _Resolved(weakref.ref(recommender), snapshot.version, filters, bare)
+        self._resolved = resolved
+        return resolved
 
     def filters(self, recommender: Recommender, request: Filters | None = None) -> Filters:
         """The filters of a ``live_only`` request: the live set, within the request's own.
@@ -88,9 +94,9 @@ class LiveFilters:
         snapshot = self.state.snapshot()
         if snapshot.status != "live":
             raise LiveSetUnavailableError(self._why(snapshot))
-        live = self.resolved(recommender, snapshot)
+        live = self._resolve(recommender, snapshot).bare
         if request is None:
-            return dataclasses.replace(live, unknown=frozenset())
+            return live
         available, factors = live.available, live.available_factors
         if request.available is not None:
             assert available is not None and factors is not None
