@@ -23,7 +23,7 @@ from streamrec.reload import ModelStore, load_recommender
 from streamrec.routes import admin, docs, live, operations, recommendations, streamers
 from streamrec.routing import JSONBodyRoute, method_not_allowed
 from streamrec.schemas import MAX_BODY_BYTES
-from streamrec.security import APIKeyGuard, FailureThrottle
+from streamrec.security import OWN_TOKEN_ROUTES, APIKeyGuard, BearerTokenGuard, FailureThrottle
 from streamrec.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -106,7 +106,9 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     # the whole request.
     recommendations.register(app)
     streamers.register(app)
-    live.register(app, LiveFilters(live_state), bool(settings.live_token.get_secret_value()))
+    live.register(
+        app, LiveFilters(live_state), writable=bool(settings.live_token.get_secret_value())
+    )
     operations.register(app)
     if settings.admin_token.get_secret_value():
         admin.register(app)
@@ -121,6 +123,16 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     app.add_exception_handler(405, method_not_allowed)
     live_bytes = live_body_bytes(settings.live_max_streamers)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, paths={"/live": live_bytes})
+    live_token = settings.live_token.get_secret_value()
+    if live_token:  # outside the body limit: the token is checked before any body is read
+        app.add_middleware(
+            BearerTokenGuard,
+            routes=OWN_TOKEN_ROUTES,
+            token=live_token,
+            setting="live_token",
+            label="live write routes",
+            throttle=FailureThrottle(),
+        )
     if api_key:  # inside the metrics: refused requests are counted too
         app.add_middleware(APIKeyGuard, api_key=api_key, throttle=FailureThrottle())
     app.add_middleware(HttpMetrics, monitoring=monitoring)  # outermost: sees every response

@@ -149,6 +149,15 @@ def test_writes_need_the_live_token(live: httpx.Client, headers: dict) -> None:
     live.put("/live", json={"streamers": []}, headers=AUTH)  # resets the wrong-token count
 
 
+def test_the_token_is_checked_before_the_body_is_read(live: httpx.Client) -> None:
+    """Checked in a route dependency, it came after FastAPI had decoded the body."""
+    broken = {"content-type": "application/json"}
+    response = live.put("/live", content=b'{"streamers": [', headers=broken)
+    assert response.status_code == 401
+    response = live.put("/live", content=b'{"streamers": [', headers=broken | AUTH)
+    assert response.status_code == 422 and response.json()["detail"][0]["type"] == "json_invalid"
+
+
 def test_wrong_live_tokens_are_throttled(checkerboard_model_path: Path) -> None:
     with server(checkerboard_model_path, live_token=TOKEN) as http:
         wrong = {"Authorization": "Bearer guess"}
