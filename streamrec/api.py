@@ -123,16 +123,21 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     app.add_exception_handler(405, method_not_allowed)
     live_bytes = live_body_bytes(settings.live_max_streamers)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, paths={"/live": live_bytes})
-    live_token = settings.live_token.get_secret_value()
-    if live_token:  # outside the body limit: the token is checked before any body is read
-        app.add_middleware(
-            BearerTokenGuard,
-            routes=OWN_TOKEN_ROUTES,
-            token=live_token,
-            setting="live_token",
-            label="live write routes",
-            throttle=FailureThrottle(),
-        )
+    # Outside the body limit: the write routes' tokens are checked before any body is read.
+    for setting, routes, label in (
+        ("live_token", OWN_TOKEN_ROUTES, "live write routes"),
+        ("admin_token", admin.GUARDED, "admin routes"),
+    ):
+        token = getattr(settings, setting).get_secret_value()
+        if token:
+            app.add_middleware(
+                BearerTokenGuard,
+                routes=routes,
+                token=token,
+                setting=setting,
+                label=label,
+                throttle=FailureThrottle(),
+            )
     if api_key:  # inside the metrics: refused requests are counted too
         app.add_middleware(APIKeyGuard, api_key=api_key, throttle=FailureThrottle())
     app.add_middleware(HttpMetrics, monitoring=monitoring)  # outermost: sees every response

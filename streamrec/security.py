@@ -1,4 +1,4 @@
-"""Credentials: the optional API key of the read routes, and back-off after failed attempts.
+"""Credentials: the API key of the read routes, the write routes' own tokens, and back-off.
 
 The tokens of the service (``api_key`` for the read routes, ``admin_token`` for
 ``/admin/reload``, ``live_token`` for writing the live set) are compared in constant time, and

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from fastapi import Depends, FastAPI, HTTPException
+from fastapi.security import HTTPBearer
 
-from streamrec.deps import StoreDep, bearer_token
+from streamrec.deps import StoreDep
 from streamrec.reload import ReloadError
 from streamrec.schemas import ReloadResponse
+
+GUARDED = frozenset({("POST", "/admin/reload")})
+"""The routes (method, path) that need the admin token: see :func:`register`."""
 
 
 async def reload_model(store: StoreDep) -> ReloadResponse:
@@ -23,10 +27,15 @@ async def reload_model(store: StoreDep) -> ReloadResponse:
 
 
 def register(app: FastAPI) -> None:
-    """Add the admin routes to ``app``; each requires the bearer token (a client that keeps
-    sending wrong ones is locked out for a while, see :class:`streamrec.security.FailureThrottle`).
+    """Add the admin routes to ``app``.
+
+    Each needs ``Authorization: Bearer <admin_token>``, checked by
+    :class:`streamrec.security.BearerTokenGuard` for the routes in :data:`GUARDED` (the app
+    adds it); the dependency here only declares the scheme in the OpenAPI schema.
     """
-    require_admin = bearer_token("admin_token", "admin routes")
+    bearer = HTTPBearer(
+        auto_error=False, scheme_name="admin_token", description="The admin_token setting."
+    )
     app.post(
         "/admin/reload",
         response_model=ReloadResponse,
@@ -36,6 +45,6 @@ def register(app: FastAPI) -> None:
             429: {"description": "Too many wrong tokens from this client; see Retry-After."},
             409: {"description": "The file is not a usable model; the old model keeps serving."},
         },
-        dependencies=[Depends(require_admin)],
+        dependencies=[Depends(bearer)],
         tags=["admin"],
     )(reload_model)
