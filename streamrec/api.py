@@ -121,8 +121,12 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     docs.finish_openapi(app, api_key=bool(api_key))
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(405, method_not_allowed)
-    live_bytes = live_body_bytes(settings.live_max_streamers)
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES, paths={"/live": live_bytes})
+    # The live set's writes may be larger; only where they are on, behind their token.
+    live_bytes = {"/live": live_body_bytes(settings.live_max_streamers)}
+    writable = bool(settings.live_token.get_secret_value())
+    app.add_middleware(
+        BodySizeLimit, max_bytes=MAX_BODY_BYTES, paths=live_bytes if writable else {}
+    )
     # Outside the body limit: the write routes' tokens are checked before any body is read.
     for setting, routes, label in (
         ("live_token", OWN_TOKEN_ROUTES, "live write routes"),

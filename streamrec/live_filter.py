@@ -65,9 +65,7 @@ class LiveFilters:
         if cached is not None and cached.version == snapshot.version:
             if cached.model() is recommender:
                 return cached
-        # Sorted, so that the resolved list (and so the result) does not depend on the order
-        # of the directory's writes.
-        filters = recommender.resolve(sorted(snapshot.refreshed))
+        filters = recommender.resolve(list(snapshot.refreshed))  # indices come out sorted
         bare = dataclasses.replace(filters, unknown=frozenset())
         resolved = _Resolved(weakref.ref(recommender), snapshot.version, filters, bare)
         self._resolved = resolved
