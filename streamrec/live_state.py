@@ -139,7 +139,8 @@ class InProcessLiveState:
     ttl : float, optional
         Seconds a streamer stays live without a refresh; None or 0 = until sent offline.
     max_streamers : int
-        Most streamers in the set; its memory is about 150 bytes per streamer plus the name.
+        Most streamers in the set; it takes 38–62 bytes per streamer plus the name (twice
+        that during a write, which builds the new set beside the old one).
     clock : callable
         Unix time in seconds.
 
