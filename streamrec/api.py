@@ -13,14 +13,17 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from threadpoolctl import threadpool_limits
 
+from streamrec.live_filter import LiveFilters
+from streamrec.live_schemas import live_body_bytes
+from streamrec.live_state import InProcessLiveState
 from streamrec.middleware import BodySizeLimit, validation_error_handler
 from streamrec.monitoring import HttpMetrics, Monitoring
 from streamrec.recommender import Recommender
 from streamrec.reload import ModelStore, load_recommender
-from streamrec.routes import admin, docs, operations, recommendations, streamers
+from streamrec.routes import admin, docs, live, operations, recommendations, streamers
 from streamrec.routing import JSONBodyRoute, method_not_allowed
 from streamrec.schemas import MAX_BODY_BYTES
-from streamrec.security import APIKeyGuard, FailureThrottle
+from streamrec.security import OWN_TOKEN_ROUTES, APIKeyGuard, BearerTokenGuard, FailureThrottle
 from streamrec.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -43,6 +46,8 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     """
     settings = settings or get_settings()
     monitoring = Monitoring()
+    live_state = InProcessLiveState(settings.live_ttl, settings.live_max_streamers)
+    monitoring.watch_live(live_state)
     store = ModelStore(
         settings.model_path,
         partial(load_recommender, settings=settings),
@@ -101,6 +106,9 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     # the whole request.
     recommendations.register(app)
     streamers.register(app)
+    live.register(
+        app, LiveFilters(live_state), writable=bool(settings.live_token.get_secret_value())
+    )
     operations.register(app)
     if settings.admin_token.get_secret_value():
         admin.register(app)
@@ -113,7 +121,27 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     docs.finish_openapi(app, api_key=bool(api_key))
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(405, method_not_allowed)
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    # The live set's writes may be larger; only where they are on, behind their token.
+    live_bytes = {"/live": live_body_bytes(settings.live_max_streamers)}
+    writable = bool(settings.live_token.get_secret_value())
+    app.add_middleware(
+        BodySizeLimit, max_bytes=MAX_BODY_BYTES, paths=live_bytes if writable else {}
+    )
+    # Outside the body limit: the write routes' tokens are checked before any body is read.
+    for setting, routes, label in (
+        ("live_token", OWN_TOKEN_ROUTES, "live write routes"),
+        ("admin_token", admin.GUARDED, "admin routes"),
+    ):
+        token = getattr(settings, setting).get_secret_value()
+        if token:
+            app.add_middleware(
+                BearerTokenGuard,
+                routes=routes,
+                token=token,
+                setting=setting,
+                label=label,
+                throttle=FailureThrottle(),
+            )
     if api_key:  # inside the metrics: refused requests are counted too
         app.add_middleware(APIKeyGuard, api_key=api_key, throttle=FailureThrottle())
     app.add_middleware(HttpMetrics, monitoring=monitoring)  # outermost: sees every response

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -30,20 +31,26 @@ class BodySizeLimit:
         The wrapped application.
     max_bytes : int
         Largest accepted body.
+    paths : mapping of str to int, optional
+        A different limit for these paths (e.g. the live set's writes).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, paths: Mapping[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.paths = dict(paths or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] in _BODYLESS:
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope["path"], self.max_bytes)
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit():
-                if int(value) > self.max_bytes:
-                    await self._refuse(send, f"got {int(value)}")
+                if int(value) > limit:
+                    await self._refuse(send, limit, f"got {int(value)}")
                     return
                 # The server delivers no more than the declared length: nothing to count.
                 await self.app(scope, receive, send)
@@ -56,8 +63,8 @@ class BodySizeLimit:
             if message["type"] != "http.request":
                 break
             size += len(message.get("body", b""))
-            if size > self.max_bytes:
-                await self._refuse(send, "got more")
+            if size > limit:
+                await self._refuse(send, limit, "got more")
                 return
             if not message.get("more_body", False):
                 break
@@ -67,12 +74,12 @@ class BodySizeLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Send, got: str) -> None:
+    async def _refuse(self, send: Send, limit: int, got: str) -> None:
         detail = [
             {
                 "type": "body_too_large",
                 "loc": ["body"],
-                "msg": f"Request body must be at most {self.max_bytes} bytes, {got}",
+                "msg": f"Request body must be at most {limit} bytes, {got}",
             }
         ]
         body = orjson.dumps({"detail": detail})

@@ -16,6 +16,10 @@ the tests, can live in one process), served by ``GET /metrics``:
 - ``streamrec_precomputed_users``: users with a precomputed list in the model being served,
   read at each scrape; 0 while the lists are computed after start-up (requests are then scored
   in full), and when they failed or are off.
+- ``streamrec_live_streamers``: streamers in the live set (``/live``), and
+  ``streamrec_live_change_age_seconds``: seconds since the set last changed (before the first
+  write: since the server started, so an alert on it also fires when the stream directory
+  never wrote); both read at each scrape.
 
 The HTTP series are recorded by :class:`HttpMetrics` rather than by prometheus-fastapi-
 instrumentator's middleware: that one matches every request against the route table a second
@@ -34,6 +38,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from streamrec.live_state import LiveState
 from streamrec.recommender import Recommender
 
 # Request latencies in seconds: the service answers in about a millisecond, batches take longer.
@@ -79,6 +84,16 @@ class Monitoring:
         self._precomputed = Gauge(
             "streamrec_precomputed_users",
             "Users with a precomputed list in the model being served (0 until they are ready).",
+            registry=self.registry,
+        )
+        self._live_streamers = Gauge(
+            "streamrec_live_streamers",
+            "Streamers in the live set (GET /live).",
+            registry=self.registry,
+        )
+        self._live_age = Gauge(
+            "streamrec_live_change_age_seconds",
+            "Seconds since the live set last changed (before the first write: since start-up).",
             registry=self.registry,
         )
         # Resolving labels costs more than the update itself: each child is resolved once.
@@ -129,6 +144,13 @@ class Monitoring:
         # reference, so the gauge does not keep a replaced model alive.
         model = weakref.ref(recommender)
         self._precomputed.set_function(lambda: _precomputed_users(model()))
+
+    def watch_live(self, state: LiveState) -> None:
+        """Read the live set's size and the age of its last change at each scrape."""
+        self._live_streamers.set_function(lambda: len(state.snapshot()))
+        self._live_age.set_function(
+            lambda: time.time() - (state.snapshot().changed_at or state.started_at)
+        )
 
     def load_failed(self, error: Exception) -> None:
         """Count a model file that could not be loaded."""

@@ -337,6 +337,11 @@ class Recommender:
         excluded, unknown_excluded, _ = self._resolve_names(exclude, with_factors=False)
         return Filters(allowed, excluded, unknown | unknown_excluded, factors)
 
+    def resolve(self, names: Sequence[str]) -> Filters:
+        """:meth:`filters` with ``names`` as ``available``, bypassing its cache (a live set)."""
+        available, unknown, factors = _resolve(self._index, self._item_factors, names, True)
+        return Filters(available, _NONE, unknown, factors)
+
     # -- recommendations ----------------------------------------------------------------------
 
     def recommend(

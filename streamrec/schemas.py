@@ -16,7 +16,7 @@ MAX_NAMES = 10_000
 MAX_BATCH = 1000
 """Most users in one batch request."""
 MAX_BODY_BYTES = 1 << 20
-"""Largest accepted request body (1 MiB)."""
+"""Largest accepted request body (1 MiB); ``/live`` writes may take more (see live_schemas)."""
 
 _INTEGER = re.compile(r"-?[0-9]+")
 _NUMBER = re.compile(
@@ -118,6 +118,13 @@ class _Filtered(BaseModel):
         default_factory=list,
         description="Never recommend these streamers; unknown names are ignored and counted.",
         examples=[["zeon"]],
+    )
+    live_only: bool | None = Field(
+        None,
+        description="Rank only the streamers live now, from the live set the server was fed "
+        "(GET /live), within `available` if given; null = the live_only_default setting. "
+        "409 when no live set has been fed, or all of it expired.",
+        examples=[True],
     )
 
 

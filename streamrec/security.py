@@ -1,12 +1,12 @@
-"""Credentials: the optional API key of the read routes, and back-off after failed attempts.
+"""Credentials: the API key of the read routes, the write routes' own tokens, and back-off.
 
-Both tokens of the service (``api_key`` for the read routes, ``admin_token`` for
-``/admin/reload``) are compared in constant time, and a client that sends wrong ones is slowed
-down: without that, guesses ran at 1,205 per second. :class:`FailureThrottle` lets each client
-(by IP address) send a few wrong ones, then locks it out for a time that doubles with each
-further wrong one; a locked-out client gets 429 with ``Retry-After`` whatever it sends, so
-guessing during a lock-out learns nothing. A request without any credentials is refused (401)
-but not counted: it guesses nothing.
+The tokens of the service (``api_key`` for the read routes, ``admin_token`` for
+``/admin/reload``, ``live_token`` for writing the live set) are compared in constant time, and
+a client that sends wrong ones is slowed down: without that, guesses ran at 1,205 per second.
+:class:`FailureThrottle` lets each client (by IP address) send a few wrong ones, then locks it
+out for a time that doubles with each further wrong one; a locked-out client gets 429 with
+``Retry-After`` whatever it sends, so guessing during a lock-out learns nothing. A request
+without any credentials is refused (401) but not counted: it guesses nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs
 """Paths that never need the API key: probes, metrics and the API's documentation."""
 OPEN_PREFIXES = ("/docs/", "/admin/")
 """Path prefixes that never need it: documentation assets; admin routes have their own token."""
+OWN_TOKEN_ROUTES = frozenset({("PUT", "/live"), ("PATCH", "/live")})
+"""Routes (method, path) that never need it: the live set's writes have their own token."""
 
 
 class FailureThrottle:
@@ -128,7 +130,12 @@ class APIKeyGuard:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        if scope["type"] != "http" or path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
+        if (
+            scope["type"] != "http"
+            or path in OPEN_PATHS
+            or path.startswith(OPEN_PREFIXES)
+            or (scope["method"], path) in OWN_TOKEN_ROUTES
+        ):
             await self.app(scope, receive, send)
             return
         client = client_of(scope)
@@ -163,6 +170,75 @@ class APIKeyGuard:
                     presented = True
                     valid |= secrets.compare_digest(token, self._key)
         return presented, valid
+
+
+class BearerTokenGuard:
+    """ASGI middleware: a few routes need a bearer token of their own, checked before the body.
+
+    For write routes that take large bodies (``PUT /live``): checked in a route dependency,
+    the token would be checked only after FastAPI had read and decoded the body, so anyone
+    could make the server parse megabytes of JSON. Wrong tokens are throttled as the API key
+    is (:class:`FailureThrottle`).
+
+    Parameters
+    ----------
+    app : ASGI application
+        The wrapped application.
+    routes : set of (str, str)
+        The ``(method, path)`` pairs that need the token.
+    token : str
+        The token; must not be empty.
+    setting : str
+        The setting that holds it, named in the 401 and the 429 (``live_token``).
+    label : str
+        What the routes are, for the 401 ("live write routes").
+    throttle : FailureThrottle
+        Slows down clients that send wrong tokens.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        routes: frozenset[tuple[str, str]],
+        token: str,
+        setting: str,
+        label: str,
+        throttle: FailureThrottle,
+    ) -> None:
+        if not token:
+            raise ValueError(f"{setting} must not be empty")
+        self.app = app
+        self.routes = routes
+        self._token = token.encode()
+        self.setting = setting
+        self.label = label
+        self.throttle = throttle
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (scope["method"], scope.get("path", "")) not in self.routes:
+            await self.app(scope, receive, send)
+            return
+        client = client_of(scope)
+        wait = self.throttle.retry_after(client)
+        if wait > 0:
+            status, headers, detail = too_many_failures(wait, self.setting.replace("_", " "))
+            await _refuse(send, status, headers, detail)
+            return
+        presented = valid = False
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, token = value.partition(b" ")
+                if scheme.lower() == b"bearer":
+                    presented = True
+                    valid |= secrets.compare_digest(token, self._token)
+        if valid:
+            self.throttle.succeeded(client)
+            await self.app(scope, receive, send)
+            return
+        if presented:  # a wrong token is a guess; no token at all is not
+            self.throttle.failed(client)
+        detail = f"{self.label} need the header 'Authorization: Bearer <{self.setting}>'"
+        await _refuse(send, 401, {"WWW-Authenticate": "Bearer"}, detail)
 
 
 async def _refuse(send: Send, status: int, headers: dict[str, str], detail: str) -> None:

@@ -90,6 +90,33 @@ class Settings(BaseSettings):
         description="Largest request line plus headers; a larger request is answered 431.",
     )
 
+    # Who is live: the live set the stream directory feeds (PUT/PATCH /live).
+    live_token: SecretStr = Field(
+        SecretStr(""),
+        description="Bearer token for PUT and PATCH /live (the stream directory); empty "
+        "disables them (404). GET /live is a read route (api_key).",
+    )
+    live_ttl: float = Field(
+        0.0,
+        ge=0,
+        le=86_400 * 7,
+        allow_inf_nan=False,
+        description="Seconds a live streamer stays live without being sent again; 0 = until "
+        "sent offline.",
+    )
+    live_max_streamers: int = Field(
+        100_000,
+        ge=1,
+        le=1_000_000,
+        description="Most streamers in the live set, and in one PUT or PATCH list; /live "
+        "bodies may hold 32 bytes per streamer (at least 1 MiB).",
+    )
+    live_only_default: bool = Field(
+        False,
+        description="Whether lists contain only live streamers when a request does not say "
+        "(live_only); true answers 409 until the live set is fed.",
+    )
+
     factors: int = Field(64, ge=1, le=1024, description="ALS latent factors.")
     iterations: int = Field(15, ge=1, le=1000, description="ALS sweeps over users and items.")
     regularization: float = Field(

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from bench import _loadgen, startup
+from bench import _loadgen, live, startup
 from bench.__main__ import discover, main
 from bench._floor import create_floor_app
 from tests.conftest import serving
@@ -42,3 +42,11 @@ def test_startup_benchmark_times_the_real_server(checkerboard_model_path) -> Non
     assert 0 < result.health <= result.first_answer <= result.lists_ready <= result.ready
     assert result.ready_probe in ("/ready", "/model")
     assert result.rss_bytes > 0 and result.request_ms > 0
+
+
+def test_live_benchmark_compares_live_only_with_sending_the_names() -> None:
+    assert discover()["live"].DEFAULT is False  # it trains a model when none is there
+    names = {w.name: w for w in live.workloads([7], ["a", "b"], k=3)}
+    assert names["GET live_only=true"].paths == ["/recomendations/user/7?k=3&live_only=true"]
+    post = names["POST 2 available, watched kept"]
+    assert json.loads(post.body) == {"k": 3, "available": ["a", "b"], "exclude_watched": False}

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 from streamrec.schemas import MAX_USER_ID
-from streamrec.security import OPEN_PATHS, OPEN_PREFIXES
+from streamrec.security import OPEN_PATHS, OPEN_PREFIXES, OWN_TOKEN_ROUTES
 
 ASSETS = "/docs/assets"
 _BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
@@ -95,7 +95,9 @@ def _require_api_key(schema: dict[str, Any]) -> None:
     for path, operations in schema["paths"].items():
         if path in OPEN_PATHS or path.startswith(OPEN_PREFIXES):
             continue
-        for operation in operations.values():
+        for method, operation in operations.items():
+            if (method.upper(), path) in OWN_TOKEN_ROUTES:
+                continue
             operation["security"] = [{name: []} for name in _API_KEY_SCHEMES]
             operation["responses"].setdefault("401", {"description": "Missing or wrong API key."})
             operation["responses"].setdefault(

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Path, Query, Request, Response
+from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
 from streamrec.deps import MonitoringDep, RecommenderDep, SettingsDep, json_response, serving
+from streamrec.live_filter import LiveFilters, LiveSetUnavailableError
 from streamrec.recommender import MAX_K, NO_FILTERS, Filters, Recommendation, Recommender
 from streamrec.schemas import (
     DECIMAL_INTEGER,
@@ -30,6 +31,7 @@ from streamrec.schemas import (
     RecommendationResponse,
     UserRequest,
 )
+from streamrec.settings import Settings
 
 # The misspelled path is the one existing clients call; the other is its alias.
 _PATHS = ("/recomendations/user/{user_id}", "/recommendations/user/{user_id}")
@@ -37,6 +39,33 @@ _PATHS = ("/recomendations/user/{user_id}", "/recommendations/user/{user_id}")
 UserIdPath = Annotated[
     int, Field(ge=0, le=MAX_USER_ID), DECIMAL_INTEGER, Path(description="Platform user id.")
 ]
+
+
+_LIVE_ONLY = (
+    "Rank only the streamers live now (the live set the server was fed, GET /live); "
+    "default: the live_only_default setting. 409 when no live set has been fed, or all of it "
+    "expired."
+)
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"description": "live_only, but no live set has been fed, or all of it expired."}
+}
+
+
+def _filters(
+    request: Request,
+    recommender: Recommender,
+    settings: Settings,
+    live_only: bool | None,
+    requested: Filters | None = None,
+) -> Filters:
+    """The request's filters, within the live set when ``live_only`` (or its default) holds."""
+    if not (settings.live_only_default if live_only is None else live_only):
+        return requested or NO_FILTERS
+    live: LiveFilters = request.app.state.live
+    try:
+        return live.filters(recommender, requested)
+    except LiveSetUnavailableError as exc:
+        raise HTTPException(409, detail=str(exc)) from exc
 
 
 async def _recommend(
@@ -82,11 +111,13 @@ async def recommend_for_user(
         PLAIN_NUMBER,
         Query(description=REPEAT_WEIGHT_DESCRIPTION),
     ] = None,
+    live_only: Annotated[bool | None, Query(description=_LIVE_ONLY)] = None,
 ) -> Response:
     """Top-K streamers for a user; users unknown to the model get the popular list."""
     recommender, settings, monitoring = serving(request)
+    filters = _filters(request, recommender, settings, live_only)
     result = await _recommend(
-        recommender, user_id, k or settings.default_k, exclude_watched, NO_FILTERS, repeat_weight
+        recommender, user_id, k or settings.default_k, exclude_watched, filters, repeat_weight
     )
     monitoring.served("user", result.source)
     return json_response(_user_payload(user_id, result, recommender.model_version))
@@ -97,7 +128,8 @@ async def recommend_for_user_filtered(
 ) -> Response:
     """Top-K streamers for a user, ranked only among `available` and without `exclude`."""
     recommender, settings, monitoring = serving(request)
-    filters = recommender.filters(body.available, body.exclude)
+    requested = recommender.filters(body.available, body.exclude)
+    filters = _filters(request, recommender, settings, body.live_only, requested)
     k = body.k or settings.default_k
     result = await _recommend(
         recommender, user_id, k, body.exclude_watched, filters, body.repeat_weight
@@ -109,17 +141,19 @@ async def recommend_for_user_filtered(
 
 
 def recommend_for_history(
+    request: Request,
     recommender: RecommenderDep,
     settings: SettingsDep,
     monitoring: MonitoringDep,
     body: HistoryRequest,
 ) -> HistoryRecommendationResponse:
     """Fold a new viewer's history into the model and rank streamers for them."""
+    requested = recommender.filters(body.available, body.exclude)
     result = recommender.recommend_for_history(
         [(event.streamer, event.watch_time) for event in body.history],
         body.k or settings.default_k,
         body.exclude_watched,
-        recommender.filters(body.available, body.exclude),
+        _filters(request, recommender, settings, body.live_only, requested),
         body.repeat_weight,
     )
     monitoring.served("history", result.source)
@@ -132,13 +166,15 @@ def recommend_for_history(
 
 
 def recommend_batch(
+    request: Request,
     recommender: RecommenderDep,
     settings: SettingsDep,
     monitoring: MonitoringDep,
     body: BatchRequest,
 ) -> BatchResponse:
     """One list per user, in request order; users unknown to the model get the popular list."""
-    filters = recommender.filters(body.available, body.exclude)
+    requested = recommender.filters(body.available, body.exclude)
+    filters = _filters(request, recommender, settings, body.live_only, requested)
     results = recommender.recommend_batch(
         body.user_ids,
         body.k or settings.default_k,
@@ -165,23 +201,27 @@ def register(app: FastAPI) -> None:
             path,
             response_model=RecommendationResponse,
             summary="Top-K streamers for a user" + suffix,
+            responses=_RESPONSES,
             tags=tags,
         )(recommend_for_user)
         app.post(
             path,
             response_model=FilteredRecommendationResponse,
             summary="Top-K streamers for a user among the available ones" + suffix,
+            responses=_RESPONSES,
             tags=tags,
         )(recommend_for_user_filtered)
     app.post(
         "/recommendations",
         response_model=HistoryRecommendationResponse,
         summary="Top-K streamers for a new viewer, from their watch history",
+        responses=_RESPONSES,
         tags=tags,
     )(recommend_for_history)
     app.post(
         "/recommendations/batch",
         response_model=BatchResponse,
         summary="Top-K streamers for up to 1000 users at once",
+        responses=_RESPONSES,
         tags=tags,
     )(recommend_batch)
