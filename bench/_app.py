@@ -12,7 +12,7 @@ import argparse
 import uvicorn
 from fastapi import FastAPI
 
-from streamrec.server import uvicorn_config
+from streamrec.serving.server import uvicorn_config
 from streamrec.settings import Settings
 
 # The benchmarked route, spelled as the API spells it.

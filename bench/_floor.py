@@ -17,8 +17,8 @@ from fastapi import FastAPI, Query, Response
 from fastapi import Path as PathParam
 
 from bench import _app
-from streamrec.recommender import MAX_K
-from streamrec.schemas import MAX_REPEAT_WEIGHT, MAX_USER_ID, UserRequest
+from streamrec.serving.recommender import MAX_K
+from streamrec.serving.schemas import MAX_REPEAT_WEIGHT, MAX_USER_ID, UserRequest
 
 
 def create_floor_app(get_body: bytes, post_body: bytes) -> FastAPI:

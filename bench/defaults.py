@@ -22,10 +22,10 @@ from dataclasses import replace
 
 from bench.quality import REAL_SLICE, sample_path
 from streamrec import data
-from streamrec.evaluate import prepare_fold
+from streamrec.evaluation.evaluate import prepare_fold
 from streamrec.split import Fold, choose_window
 from streamrec.train import ALSParams, fit_als
-from streamrec.tune import OBJECTIVE, evaluate_factors
+from streamrec.training.tune import OBJECTIVE, evaluate_factors
 
 DEFAULT = False  # minutes: run when named
 LAMBDAS = (1.0, 3.0, 10.0, 30.0, 100.0)

@@ -30,9 +30,9 @@ import numpy as np
 import pandas as pd
 
 from streamrec import artifact, data, synth
-from streamrec.metrics import mean_hit_rate_at_k, mean_ndcg_at_k
+from streamrec.evaluation.metrics import mean_hit_rate_at_k, mean_ndcg_at_k
 from streamrec.popularity import PopularityRanker
-from streamrec.recommender import Recommender
+from streamrec.serving.recommender import Recommender
 from streamrec.spark_train import DEFAULT_REG_PARAM
 from streamrec.split import DEFAULT_WINDOW, Fold
 from streamrec.train import ALSParams, fit_als

@@ -25,12 +25,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamrec import data
-from streamrec.evaluate import Evaluation, default_models, evaluate, paired_hits
-from streamrec.pipeline import TrainingPlan
-from streamrec.served import Served
+from streamrec.evaluation.evaluate import Evaluation, default_models, evaluate, paired_hits
 from streamrec.split import DEFAULT_WINDOW
 from streamrec.synth import PRESETS, write_sessions
 from streamrec.train import ALSParams
+from streamrec.training.pipeline import TrainingPlan
+from streamrec.training.served import Served
 
 DEFAULT = False  # minutes: run when named
 ROOT = Path(__file__).resolve().parent.parent

@@ -20,12 +20,12 @@ import numpy as np
 
 from bench.quality import REAL_SLICE, sample_path
 from streamrec import data
-from streamrec.batch_metrics import hit_matrix, metrics_at_ks
-from streamrec.evaluate import prepare_fold
-from streamrec.pipeline import TrainingPlan
-from streamrec.served import Served
+from streamrec.evaluation.batch_metrics import hit_matrix, metrics_at_ks
+from streamrec.evaluation.evaluate import prepare_fold
 from streamrec.split import DEFAULT_WINDOW, TimeSplit
 from streamrec.topn import PAD, top_k
+from streamrec.training.pipeline import TrainingPlan
+from streamrec.training.served import Served
 
 DEFAULT = False
 

@@ -1,6 +1,6 @@
 """How the generator's data compares with real sessions: one table of shape statistics.
 
-One column per data set (:mod:`streamrec.shape` defines each statistic):
+One column per data set (:mod:`streamrec.evaluation.shape` defines each statistic):
 
 * the real slice, ``../shared/data/twitch-real-slice.csv`` from the repository root (or
   ``--real``), when it is there; the table says so when it is not;
@@ -9,8 +9,8 @@ One column per data set (:mod:`streamrec.shape` defines each statistic):
 * the last preset sampled the way the real slice was drawn (``--no-slice-like`` to skip): the
   generator's community with the most viewers of at least 10 sessions on it, 2,000 of those
   viewers weighted by their sessions there, start steps only, cut at the slice's last step
-  (:func:`streamrec.shape.sample_like_slice`). Its column is the like-for-like comparison with
-  the real slice; the plain presets show the population the sampling hides.
+  (:func:`streamrec.evaluation.shape.sample_like_slice`). Its column is the like-for-like comparison
+  with the real slice; the plain presets show the population the sampling hides.
 
 The list collapse fits ALS with the project's defaults (:class:`streamrec.train.ALSParams`) or
 the ALS flags given. Run from the repository root (one to two minutes; most of it is generating
@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from streamrec import data, shape, synth
+from streamrec import data, synth
+from streamrec.evaluation import shape
 from streamrec.split import DEFAULT_WINDOW
 from streamrec.train import ALSParams
 

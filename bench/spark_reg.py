@@ -6,14 +6,14 @@ This benchmark fits, on one fold of :class:`streamrec.split.TimeSplit` (the same
 window as ``python metrics.py``), popularity, implicit ALS with the project's settings, and
 Spark ALS (one local Spark session, the fit of :mod:`streamrec.spark_train`) with each
 ``--reg`` choice, and prints protocol 1 (watched streamers excluded) and protocol 2 of
-:mod:`streamrec.evaluate`. A ``--reg`` choice is a number (Spark's ``regParam`` as it is),
-``mapped`` (``lambda * users / nnz``, matched on the mean user:
-:func:`streamrec.spark_train.spark_reg_param`), ``items`` (``lambda * streamers / nnz``,
-matched on the mean streamer) or ``setting`` (the ``spark_reg_param`` setting, which
-``als_fit.py --engine spark`` uses); a ``+shift`` suffix gives Spark the rating
-``f(w) - 1 / alpha``, so that a watched pair's confidence is ``alpha * f(w)`` as in implicit
-(instead of ``1 + alpha * f(w)``). ``lambda`` and every other hyperparameter are the
-settings' (``.env``, environment). Run from the repository root::
+:mod:`streamrec.evaluation.evaluate`. A ``--reg`` choice is a number (Spark's ``regParam`` as it
+is), ``mapped`` (``lambda * users / nnz``, matched on the mean user:
+:func:`streamrec.spark_train.spark_reg_param`), ``items`` (``lambda * streamers / nnz``, matched on
+the mean streamer) or ``setting`` (the ``spark_reg_param`` setting, which ``als_fit.py --engine
+spark`` uses); a ``+shift`` suffix gives Spark the rating ``f(w) - 1 / alpha``, so that a watched
+pair's confidence is ``alpha * f(w)`` as in implicit (instead of ``1 + alpha * f(w)``). ``lambda``
+and every other hyperparameter are the settings' (``.env``, environment). Run from the repository
+root::
 
     python -m bench spark_reg -- data/sessions.csv
     python -m bench spark_reg -- data/sessions.csv --fold valid --reg mapped,0.3,1+shift
@@ -38,9 +38,9 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from streamrec import data
-from streamrec.baselines import ALS, Estimator, Popularity, _FactorModel
 from streamrec.cli import load_settings
-from streamrec.evaluate import evaluate
+from streamrec.evaluation.baselines import ALS, Estimator, Popularity, _FactorModel
+from streamrec.evaluation.evaluate import evaluate
 from streamrec.split import DEFAULT_WINDOW
 from streamrec.train import ALSParams, confidence_weights
 

@@ -19,7 +19,7 @@ With watched streamers excluded from the list the blend changes nothing.
 
 The service applies the same formula to lists that keep watched streamers
 (``exclude_watched=false``), with the ``repeat_weight`` setting as the default weight
-(:class:`streamrec.recommender.Recommender`).
+(:class:`streamrec.serving.recommender.Recommender`).
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ So training builds them (:func:`top_lists`, stored in the artifact by
 :func:`streamrec.artifact.save`), and a server that loads an artifact whose lists were built
 with its own ``precompute_top_n`` and ``precompute_max_users`` uses them at once
 (:func:`matching_lists`); otherwise it computes them itself (:func:`compute`), as
-:class:`~streamrec.recommender.Recommender` does. Both paths run the same code in blocks of the
-same size, so they give the same lists.
+:class:`~streamrec.serving.recommender.Recommender` does. Both paths run the same code in blocks of
+the same size, so they give the same lists.
 """
 
 from __future__ import annotations

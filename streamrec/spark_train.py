@@ -50,7 +50,7 @@ best protocol-2 NDCG@10 (0.3) on both. An empty setting (``None``) maps lambda w
 :func:`spark_reg_param`, which only suits small lambdas.
 
 Protocol 1 NDCG@10 of new streamers with watched ones excluded (and HR@10 new, protocol 2
-NDCG@10), test fold (W = 250 steps) of :mod:`streamrec.evaluate`, every other setting the
+NDCG@10), test fold (W = 250 steps) of :mod:`streamrec.evaluation.evaluate`, every other setting the
 project's default; ``local[2]`` on a 2-core machine shared with other jobs, 2026-11-22.
 5k users (3,905 evaluated, 57,572 pairs), ``python -m bench spark_reg -- data/sessions.csv``:
 

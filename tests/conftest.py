@@ -17,9 +17,9 @@ import uvicorn
 from fastapi import FastAPI
 
 from streamrec import artifact, data
-from streamrec.api import create_app
-from streamrec.recommender import Recommender
-from streamrec.server import uvicorn_config
+from streamrec.serving.api import create_app
+from streamrec.serving.recommender import Recommender
+from streamrec.serving.server import uvicorn_config
 from streamrec.settings import Settings
 from streamrec.train import ALSParams, fit_als
 
@@ -161,7 +161,7 @@ def tiny_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def ranker_model_path(tmp_path_factory: pytest.TempPathFactory, tiny_csv: Path) -> Path:
     """An artifact trained as `python als_fit.py` trains: searched, with the live ranker."""
     from streamrec.cli.train import train
-    from streamrec.pipeline import TrainingPlan
+    from streamrec.training.pipeline import TrainingPlan
 
     path = tmp_path_factory.mktemp("ranked") / "model.npz"
     train(tiny_csv, path, TrainingPlan(params=ALSParams(factors=8, iterations=6), budget_fits=3))

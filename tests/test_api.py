@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from streamrec import artifact
-from streamrec.api import create_app
-from streamrec.recommender import Recommender
+from streamrec.serving.api import create_app
+from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings
 from tests.conftest import (
     checkerboard_rows,

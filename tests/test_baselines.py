@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 
 from streamrec import data
-from streamrec.baselines import (
+from streamrec.evaluation.baselines import (
     ALS,
     BPR,
     Blend,

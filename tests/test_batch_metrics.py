@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from streamrec import batch_metrics
-from streamrec.batch_metrics import METRICS, hit_matrix, metrics_at_ks
-from streamrec.metrics import ranking_report
+from streamrec.evaluation import batch_metrics
+from streamrec.evaluation.batch_metrics import METRICS, hit_matrix, metrics_at_ks
+from streamrec.evaluation.metrics import ranking_report
 
 
 def test_every_metric_at_every_k_equals_the_reference_definitions() -> None:

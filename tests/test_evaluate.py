@@ -14,8 +14,8 @@ from implicit.evaluation import ranking_metrics_at_k
 from threadpoolctl import threadpool_limits
 
 from streamrec import data
-from streamrec.baselines import ALS, Popularity, Repeat
-from streamrec.evaluate import (
+from streamrec.evaluation.baselines import ALS, Popularity, Repeat
+from streamrec.evaluation.evaluate import (
     BUCKETS,
     evaluate,
     evaluate_topk,
@@ -24,8 +24,8 @@ from streamrec.evaluate import (
     paired_hits,
     prepare_fold,
 )
+from streamrec.evaluation.report import to_json
 from streamrec.live import LiveIndex
-from streamrec.report import to_json
 from streamrec.split import TimeSplit
 from streamrec.synth import PRESETS, write_sessions
 from streamrec.train import ALSParams

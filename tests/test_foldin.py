@@ -8,7 +8,7 @@ from threadpoolctl import threadpool_limits
 
 from streamrec import artifact
 from streamrec.foldin import FoldIn, params_from_metadata
-from streamrec.recommender import Recommender
+from streamrec.serving.recommender import Recommender
 from streamrec.train import ALSParams, confidence_weights
 
 

@@ -16,7 +16,7 @@ import httpx
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from streamrec.api import create_app
+from streamrec.serving.api import create_app
 from streamrec.settings import Settings
 
 SPEC = create_app(Settings(reload_interval=0, api_key="", admin_token="")).openapi()

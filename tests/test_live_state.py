@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from streamrec import artifact
-from streamrec.live_filter import LiveFilters, LiveSetUnavailableError
-from streamrec.live_state import PRUNE_SLACK, InProcessLiveState, LiveSetTooLargeError
-from streamrec.recommender import Recommender
+from streamrec.serving.live_filter import LiveFilters, LiveSetUnavailableError
+from streamrec.serving.live_state import PRUNE_SLACK, InProcessLiveState, LiveSetTooLargeError
+from streamrec.serving.recommender import Recommender
 
 
 class Clock:

@@ -1,4 +1,4 @@
-"""Tests for streamrec.metrics: hand-computed cases, input handling, and implicit's definitions."""
+"""streamrec.evaluation.metrics: hand-computed cases, input handling, implicit's definitions."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from implicit.als import AlternatingLeastSquares
 from implicit.evaluation import ranking_metrics_at_k
 from threadpoolctl import threadpool_limits
 
-from streamrec import metrics
-from streamrec.metrics import (
+from streamrec.evaluation import metrics
+from streamrec.evaluation.metrics import (
     average_precision_at_k,
     hit_rate_at_k,
     map_at_k,

@@ -4,8 +4,8 @@ import httpx
 import pytest
 from prometheus_client import generate_latest
 
-from streamrec.api import create_app
-from streamrec.monitoring import Monitoring
+from streamrec.serving.api import create_app
+from streamrec.serving.monitoring import Monitoring
 from streamrec.settings import Settings
 from tests.conftest import serving
 

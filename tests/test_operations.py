@@ -7,8 +7,8 @@ import threading
 import httpx
 
 from streamrec import artifact, data
-from streamrec.api import create_app
-from streamrec.recommender import Recommender
+from streamrec.serving.api import create_app
+from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings
 from streamrec.train import ALSParams, fit_als
 from tests.conftest import (

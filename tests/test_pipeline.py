@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from streamrec import data
-from streamrec.pipeline import TrainingPlan, TrainingRun, train_pipeline
 from streamrec.train import ALSParams
+from streamrec.training.pipeline import TrainingPlan, TrainingRun, train_pipeline
 
 START = ALSParams(factors=8, iterations=6)
 

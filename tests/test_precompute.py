@@ -10,7 +10,7 @@ import pytest
 from streamrec import artifact, precompute
 from streamrec.artifact import ArtifactError
 from streamrec.cli import train
-from streamrec.recommender import Recommender
+from streamrec.serving.recommender import Recommender
 from tests.conftest import write_csv
 
 

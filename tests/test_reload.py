@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from streamrec import artifact
-from streamrec.api import create_app
-from streamrec.recommender import Recommender
-from streamrec.reload import ModelStore, ReloadError, load_recommender
+from streamrec.serving.api import create_app
+from streamrec.serving.recommender import Recommender
+from streamrec.serving.reload import ModelStore, ReloadError, load_recommender
 from streamrec.settings import Settings
 from tests.broken_models import BROKEN, write_broken_model
 from tests.conftest import (

@@ -6,9 +6,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from streamrec.baselines import Popularity, Repeat
-from streamrec.evaluate import Evaluation, evaluate
-from streamrec.report import markdown, plot_live_bars, write_report
+from streamrec.evaluation.baselines import Popularity, Repeat
+from streamrec.evaluation.evaluate import Evaluation, evaluate
+from streamrec.evaluation.report import markdown, plot_live_bars, write_report
 from tests.conftest import sessions_frame
 from tests.test_evaluate import HAND_MADE
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from streamrec.routing import decode_json
+from streamrec.serving.routing import decode_json
 
 JSON = {"content-type": "application/json"}
 

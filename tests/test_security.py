@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamrec.api import create_app
-from streamrec.security import FailureThrottle
+from streamrec.serving.api import create_app
+from streamrec.serving.security import FailureThrottle
 from streamrec.settings import Settings
 from tests.conftest import serving
 

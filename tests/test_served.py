@@ -5,11 +5,11 @@ from pathlib import Path
 import numpy as np
 
 from streamrec import data
-from streamrec.baselines import Repeat
-from streamrec.evaluate import evaluate
-from streamrec.pipeline import TrainingPlan
-from streamrec.served import Served
+from streamrec.evaluation.baselines import Repeat
+from streamrec.evaluation.evaluate import evaluate
 from streamrec.train import ALSParams
+from streamrec.training.pipeline import TrainingPlan
+from streamrec.training.served import Served
 
 PLAN = TrainingPlan(params=ALSParams(factors=8, iterations=6), budget_fits=2)
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from streamrec import shape
+from streamrec.evaluation import shape
 from streamrec.train import ALSParams
 from tests.conftest import sessions_frame
 

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 
 from streamrec import artifact, data, synth
-from streamrec.api import create_app
 from streamrec.cli.train import build_parser, main
-from streamrec.metrics import mean_hit_rate_at_k, mean_ndcg_at_k
+from streamrec.evaluation.metrics import mean_hit_rate_at_k, mean_ndcg_at_k
 from streamrec.popularity import PopularityRanker
-from streamrec.recommender import Recommender
+from streamrec.serving.api import create_app
+from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings
 from streamrec.spark_train import DEFAULT_REG_PARAM, spark_reg_param, spark_settings
 from tests.conftest import checkerboard_rows, held_out, serving

@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 
 from streamrec import data
-from streamrec.evaluate import FoldData, prepare_fold
+from streamrec.evaluation.evaluate import FoldData, prepare_fold
 from streamrec.split import Fold, choose_window
 from streamrec.synth import PRESETS, write_sessions
 from streamrec.train import ALSParams
-from streamrec.tune import (
+from streamrec.training.tune import (
     OBJECTIVE,
     SearchSpace,
     relative_cost,

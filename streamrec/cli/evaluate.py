@@ -9,15 +9,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamrec import data
-from streamrec.baselines import Estimator
 from streamrec.blend import DEFAULT_WEIGHT
 from streamrec.cli import fail, load_settings
-from streamrec.evaluate import MAX_K, default_models, evaluate
-from streamrec.pipeline import TrainingPlan
-from streamrec.report import markdown, write_report
-from streamrec.served import Served
+from streamrec.evaluation.baselines import Estimator
+from streamrec.evaluation.evaluate import MAX_K, default_models, evaluate
+from streamrec.evaluation.report import markdown, write_report
 from streamrec.split import DEFAULT_WINDOW
 from streamrec.train import ALSParams, TrainingError
+from streamrec.training.pipeline import TrainingPlan
+from streamrec.training.served import Served
 
 MODEL_NAMES = [m.name for m in default_models()] + [Served.name]
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import uvicorn
 
-from streamrec.api import create_app
 from streamrec.cli import fail, load_settings
-from streamrec.reload import load_recommender
-from streamrec.server import uvicorn_config
+from streamrec.serving.api import create_app
+from streamrec.serving.reload import load_recommender
+from streamrec.serving.server import uvicorn_config
 
 
 def main(argv: Sequence[str] | None = None) -> int:

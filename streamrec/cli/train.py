@@ -14,11 +14,11 @@ import implicit
 
 from streamrec import artifact, data
 from streamrec.cli import fail, load_settings
-from streamrec.pipeline import TrainingPlan, train_pipeline
 from streamrec.precompute import with_top_lists
 from streamrec.settings import Settings
 from streamrec.spark_train import DEFAULT_REG_PARAM, SparkUnavailableError, fit_spark
 from streamrec.train import ALSParams, TrainingError
+from streamrec.training.pipeline import TrainingPlan, train_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -228,9 +228,9 @@ def train(
 ) -> str:
     """Run the whole pipeline with ``engine`` ("implicit" or "spark"); return the summary.
 
-    ``plan`` says what to train (:class:`~streamrec.pipeline.TrainingPlan`; plain
+    ``plan`` says what to train (:class:`~streamrec.training.pipeline.TrainingPlan`; plain
     ``ALSParams`` train exactly those, with the live ranker). The implicit engine runs
-    :func:`streamrec.pipeline.train_pipeline`, reporting its trials through ``echo``; Spark
+    :func:`streamrec.training.pipeline.train_pipeline`, reporting its trials through ``echo``; Spark
     fits the plan's parameters as given, with ``spark_reg_param`` as its ``regParam`` (None:
     mapped from ``regularization`` by :func:`streamrec.spark_train.spark_reg_param`), and
     trains no ranker.

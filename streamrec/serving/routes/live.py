@@ -1,8 +1,8 @@
 """Who is live: the stream directory replaces or patches the live set; the read routes read it.
 
 ``PUT`` and ``PATCH /live`` need the ``live_token``, checked before the body is read
-(:class:`streamrec.security.BearerTokenGuard`; without a token they answer 404); ``GET /live``
-is a read route. The routes are plain functions, so FastAPI runs them in its thread pool: a
+(:class:`streamrec.serving.security.BearerTokenGuard`; without a token they answer 404); ``GET
+/live`` is a read route. The routes are plain functions, so FastAPI runs them in its thread pool: a
 write of 100,000 names costs a tenth of a second that the event loop should not wait on.
 """
 
@@ -14,9 +14,9 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBearer
 
-from streamrec.live_filter import LiveFilters, iso_time
-from streamrec.live_schemas import LiveDelta, LiveReplace, LiveResponse, LiveWriteResponse
-from streamrec.live_state import LiveSetTooLargeError, LiveSnapshot
+from streamrec.serving.live_filter import LiveFilters, iso_time
+from streamrec.serving.live_schemas import LiveDelta, LiveReplace, LiveResponse, LiveWriteResponse
+from streamrec.serving.live_state import LiveSetTooLargeError, LiveSnapshot
 
 _TOKEN = "The live_token setting."
 _AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -111,7 +111,7 @@ def register(app: FastAPI, live: LiveFilters, writable: bool) -> None:
                 tags=tags,
             )
         return
-    # Checked by streamrec.security.BearerTokenGuard before the body is read; declared here
+    # Checked by streamrec.serving.security.BearerTokenGuard before the body is read; declared here
     # for the OpenAPI schema.
     auth = [Depends(HTTPBearer(auto_error=False, scheme_name="live_token", description=_TOKEN))]
     app.put(

@@ -1,10 +1,10 @@
-"""The ranking metrics of :mod:`streamrec.metrics`, vectorised over users and cut-offs.
+"""The ranking metrics of :mod:`streamrec.evaluation.metrics`, vectorised over users and cut-offs.
 
-:mod:`streamrec.metrics` defines every metric on one user's lists and is the reference; this
-module computes exactly the same numbers (the tests check equality with
-:func:`streamrec.metrics.ranking_report`) from a users x ranks hit matrix, for every cut-off
-``k = 1..K`` at once, which an evaluation over 100k users and 50 cut-offs needs. Lists are top-k
-lists without repeated items, so the "first occurrence" rule of the reference never applies.
+:mod:`streamrec.evaluation.metrics` defines every metric on one user's lists and is the reference;
+this module computes exactly the same numbers (the tests check equality with
+:func:`streamrec.evaluation.metrics.ranking_report`) from a users x ranks hit matrix, for every
+cut-off ``k = 1..K`` at once, which an evaluation over 100k users and 50 cut-offs needs. Lists are
+top-k lists without repeated items, so the "first occurrence" rule of the reference never applies.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def metrics_at_ks(hits: np.ndarray, n_relevant: np.ndarray) -> dict[str, np.ndar
     """Mean MAP, NDCG, precision, recall, hit rate and MRR at every cut-off ``k = 1..K``.
 
     With ``h_r`` the hit at rank ``r``, ``H_k = sum_{r<=k} h_r`` and ``n`` the user's relevant
-    count (formulas of :mod:`streamrec.metrics`):
+    count (formulas of :mod:`streamrec.evaluation.metrics`):
 
     * ``precision@k = H_k / k``, ``recall@k = H_k / n``, ``hit_rate@k = [H_k > 0]``;
     * ``mrr@k = 1 / (first hit rank)`` if that rank is <= k, else 0;

@@ -5,8 +5,8 @@ What ``python als_fit.py`` runs (no I/O here; the command line reads and writes)
 1. **Validation window.** The latest sessions, ``[T - W, T]``, with ``W`` chosen from the data
    (:func:`streamrec.split.choose_window`: enough viewers for a stable estimate).
 2. **Search.** ALS hyperparameters are searched on that window within a budget of plain fits
-   (:func:`streamrec.tune.tune_als`), unless the caller fixed them. Popularity and the fixed
-   defaults are scored on the same window, so the summary can say what the search gained and
+   (:func:`streamrec.training.tune.tune_als`), unless the caller fixed them. Popularity and the
+   fixed defaults are scored on the same window, so the summary can say what the search gained and
    whether the model beats popularity at all.
 3. **Live ranker.** With the winner's factors fitted before the window, each viewer's first
    session in the window, among the streamers live at its start, is a LambdaRank query
@@ -26,16 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from streamrec.baselines import Popularity
 from streamrec.data import Interactions, build_interactions
-from streamrec.evaluate import FoldData, evaluate_topk, prepare_fold
+from streamrec.evaluation.baselines import Popularity
+from streamrec.evaluation.evaluate import FoldData, evaluate_topk, prepare_fold
 from streamrec.features import ViewerHistory
 from streamrec.live import LiveIndex
 from streamrec.popularity import PopularityRanker
 from streamrec.ranker import Queries, train_ranker
 from streamrec.split import Fold, choose_window
 from streamrec.train import ALSParams, fit_als
-from streamrec.tune import OBJECTIVE, TuneResult, evaluate_factors, tune_als
+from streamrec.training.tune import OBJECTIVE, TuneResult, evaluate_factors, tune_als
 
 logger = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import Field
 
-from streamrec.deps import RecommenderDep
-from streamrec.recommender import MAX_K, UnknownStreamerError
-from streamrec.schemas import DECIMAL_INTEGER, SimilarResponse
+from streamrec.serving.deps import RecommenderDep
+from streamrec.serving.recommender import MAX_K, UnknownStreamerError
+from streamrec.serving.schemas import DECIMAL_INTEGER, SimilarResponse
 
 
 def similar_streamers(

@@ -15,8 +15,8 @@ Live-Streaming Platforms", RecSys 2021). A user's target is the streamer of thei
 in the window, starting at step ``t`` (of several starting at ``t``, the longest, then the
 lowest streamer index). It is ranked only among the streamers live at ``t``
 (:class:`~streamrec.live.LiveIndex`), watched ones included: ``HR@k = [rank <= k]`` and
-``NDCG@k = [rank <= k] / log2(rank + 1)``, the definitions of :mod:`streamrec.metrics` for one
-relevant item. Split into ``all`` / ``new`` / ``repeat`` targets; ``repeat_share`` is the
+``NDCG@k = [rank <= k] / log2(rank + 1)``, the definitions of :mod:`streamrec.evaluation.metrics`
+for one relevant item. Split into ``all`` / ``new`` / ``repeat`` targets; ``repeat_share`` is the
 share of repeat targets. Two models' hit rates are compared on the same targets with an exact
 McNemar test (:func:`paired_hits`): close means need it.
 """
@@ -36,9 +36,17 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import binomtest
 
-from streamrec.baselines import ALS, BPR, Blend, Estimator, GradientMF, Popularity, Repeat
-from streamrec.batch_metrics import hit_matrix, metrics_at_ks
 from streamrec.blend import DEFAULT_WEIGHT
+from streamrec.evaluation.baselines import (
+    ALS,
+    BPR,
+    Blend,
+    Estimator,
+    GradientMF,
+    Popularity,
+    Repeat,
+)
+from streamrec.evaluation.batch_metrics import hit_matrix, metrics_at_ks
 from streamrec.live import LiveIndex
 from streamrec.split import DEFAULT_WINDOW, Fold, TimeSplit, user_items
 from streamrec.topn import mask_stored, rank_among, select_padded
@@ -169,7 +177,8 @@ def evaluate_topk(
 
     ``mode`` is ``"exclude"`` or ``"keep"`` (watched streamers left out of the list or not;
     both by default), the target sets are ``BUCKETS``, metrics those of
-    :func:`streamrec.batch_metrics.metrics_at_ks` for ``k = 1..max_k`` (plus ``"users"``).
+    :func:`streamrec.evaluation.batch_metrics.metrics_at_ks` for ``k = 1..max_k`` (plus
+    ``"users"``).
     """
     unknown = set(modes) - set(MODES)
     if unknown or not modes:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.security import HTTPBearer
 
-from streamrec.deps import StoreDep
-from streamrec.reload import ReloadError
-from streamrec.schemas import ReloadResponse
+from streamrec.serving.deps import StoreDep
+from streamrec.serving.reload import ReloadError
+from streamrec.serving.schemas import ReloadResponse
 
 GUARDED = frozenset({("POST", "/admin/reload")})
 """The routes (method, path) that need the admin token: see :func:`register`."""
@@ -30,7 +30,7 @@ def register(app: FastAPI) -> None:
     """Add the admin routes to ``app``.
 
     Each needs ``Authorization: Bearer <admin_token>``, checked by
-    :class:`streamrec.security.BearerTokenGuard` for the routes in :data:`GUARDED` (the app
+    :class:`streamrec.serving.security.BearerTokenGuard` for the routes in :data:`GUARDED` (the app
     adds it); the dependency here only declares the scheme in the OpenAPI schema.
     """
     bearer = HTTPBearer(

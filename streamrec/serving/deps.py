@@ -13,9 +13,9 @@ from typing import Annotated, Any
 import orjson
 from fastapi import Depends, Request, Response
 
-from streamrec.monitoring import Monitoring
-from streamrec.recommender import Recommender
-from streamrec.reload import ModelStore
+from streamrec.serving.monitoring import Monitoring
+from streamrec.serving.recommender import Recommender
+from streamrec.serving.reload import ModelStore
 from streamrec.settings import Settings
 
 

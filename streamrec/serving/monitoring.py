@@ -38,8 +38,8 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from streamrec.live_state import LiveState
-from streamrec.recommender import Recommender
+from streamrec.serving.live_state import LiveState
+from streamrec.serving.recommender import Recommender
 
 # Request latencies in seconds: the service answers in about a millisecond, batches take longer.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

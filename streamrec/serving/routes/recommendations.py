@@ -13,10 +13,16 @@ from fastapi import FastAPI, HTTPException, Path, Query, Request, Response
 from pydantic import Field
 from starlette.concurrency import run_in_threadpool
 
-from streamrec.deps import MonitoringDep, RecommenderDep, SettingsDep, json_response, serving
-from streamrec.live_filter import LiveFilters, LiveSetUnavailableError
-from streamrec.recommender import MAX_K, NO_FILTERS, Filters, Recommendation, Recommender
-from streamrec.schemas import (
+from streamrec.serving.deps import (
+    MonitoringDep,
+    RecommenderDep,
+    SettingsDep,
+    json_response,
+    serving,
+)
+from streamrec.serving.live_filter import LiveFilters, LiveSetUnavailableError
+from streamrec.serving.recommender import MAX_K, NO_FILTERS, Filters, Recommendation, Recommender
+from streamrec.serving.schemas import (
     DECIMAL_INTEGER,
     MAX_REPEAT_WEIGHT,
     MAX_USER_ID,

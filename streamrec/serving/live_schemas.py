@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from streamrec.schemas import MAX_BODY_BYTES
+from streamrec.serving.schemas import MAX_BODY_BYTES
 
 MAX_LIVE_NAME = 100
 """Longest streamer name in the live set (Twitch logins have at most 25 characters)."""

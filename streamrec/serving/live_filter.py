@@ -1,7 +1,7 @@
 """``live_only`` lists: the live set as the model's item indices, resolved once per version.
 
 A request with ``live_only`` sends no names: the server ranks among the live set it was fed
-(:mod:`streamrec.live_state`). Mapping a set of 1,000 names to item indices and gathering
+(:mod:`streamrec.serving.live_state`). Mapping a set of 1,000 names to item indices and gathering
 their factors costs more than ranking them, so :class:`LiveFilters` does it once per
 (model, set version) and every request until the next change reuses the result; a request's
 own ``available`` and ``exclude`` are intersected with it.
@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from streamrec.live_state import LiveSnapshot, LiveState
-from streamrec.recommender import Filters, Recommender
+from streamrec.serving.live_state import LiveSnapshot, LiveState
+from streamrec.serving.recommender import Filters, Recommender
 
 
 class LiveSetUnavailableError(RuntimeError):

@@ -17,8 +17,8 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from streamrec.schemas import MAX_USER_ID
-from streamrec.security import OPEN_PATHS, OPEN_PREFIXES, OWN_TOKEN_ROUTES
+from streamrec.serving.schemas import MAX_USER_ID
+from streamrec.serving.security import OPEN_PATHS, OPEN_PREFIXES, OWN_TOKEN_ROUTES
 
 ASSETS = "/docs/assets"
 _BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf")
@@ -58,8 +58,9 @@ def finish_openapi(app: FastAPI, api_key: bool) -> None:
     app : FastAPI
         The app whose schema to correct (it is built once, on first use).
     api_key : bool
-        Whether the read routes need the API key (see :class:`streamrec.security.APIKeyGuard`):
-        then every route but the open ones declares it, and its 401 and 429.
+        Whether the read routes need the API key (see
+        :class:`streamrec.serving.security.APIKeyGuard`): then every route but the open ones
+        declares it, and its 401 and 429.
     """
     build = app.openapi
 

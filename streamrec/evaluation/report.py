@@ -1,4 +1,4 @@
-"""Turn an :class:`~streamrec.evaluate.Evaluation` into Markdown tables, JSON and PNG plots.
+"""An :class:`~streamrec.evaluation.evaluate.Evaluation` as Markdown tables, JSON and PNG plots.
 
 ``write_report`` writes into one folder:
 
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from streamrec.evaluate import BUCKETS, LIVE_KS, Evaluation, PairedHits, paired_hits
+from streamrec.evaluation.evaluate import BUCKETS, LIVE_KS, Evaluation, PairedHits, paired_hits
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def markdown(evaluation: Evaluation, k: int = 10, title: str | None = None) -> s
     Parameters
     ----------
     evaluation : Evaluation
-        From :func:`streamrec.evaluate.evaluate`.
+        From :func:`streamrec.evaluation.evaluate.evaluate`.
     k : int
         Cut-off of the protocol 1 table (at most the evaluation's ``max_k``).
     title : str, optional

@@ -8,8 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from streamrec.deps import MonitoringDep, RecommenderDep, StoreDep, json_response
-from streamrec.schemas import HealthResponse, ModelResponse, ReadyResponse, ServingInfo
+from streamrec.serving.deps import MonitoringDep, RecommenderDep, StoreDep, json_response
+from streamrec.serving.schemas import HealthResponse, ModelResponse, ReadyResponse, ServingInfo
 
 # Why a loaded model is not ready, by the state of its precomputed lists.
 _NOT_READY = {

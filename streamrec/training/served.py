@@ -1,8 +1,9 @@
 """The served configuration as an evaluation model: trained exactly as ``als_fit.py`` trains.
 
-:class:`Served` runs the whole training pipeline (:func:`streamrec.pipeline.train_pipeline`:
-its own validation window inside the history, the search, the live ranker, the refit) on the
-sessions before an evaluation cut, then answers as the service does:
+:class:`Served` runs the whole training pipeline
+(:func:`streamrec.training.pipeline.train_pipeline`: its own validation window inside the history,
+the search, the live ranker, the refit) on the sessions before an evaluation cut, then answers as
+the service does:
 
 * protocol 1 (top-K over all streamers, watched excluded) with the ALS scores, as the default
   lists are served;
@@ -19,10 +20,10 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from streamrec.baselines import Estimator
 from streamrec.blend import DEFAULT_WEIGHT, bonus
-from streamrec.pipeline import TrainingPlan, TrainingRun, popularity_ranks, train_pipeline
+from streamrec.evaluation.baselines import Estimator
 from streamrec.ranker import LiveRanker
+from streamrec.training.pipeline import TrainingPlan, TrainingRun, popularity_ranks, train_pipeline
 from streamrec.trees import TreeEnsemble
 
 

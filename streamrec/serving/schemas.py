@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from streamrec.recommender import MAX_K, PrecomputeState, Source
+from streamrec.serving.recommender import MAX_K, PrecomputeState, Source
 
 MAX_USER_ID = 2**63 - 1
 MAX_NAMES = 10_000

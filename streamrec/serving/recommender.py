@@ -16,7 +16,7 @@ That publication is the only change after construction: one reference assignment
 immutable (read-only) table, so a reader sees either no lists or all of them, never a
 half-filled table. Any number of threads may therefore use an instance at once
 without locks, and a new model replaces it by swapping one reference (see
-:mod:`streamrec.reload`).
+:mod:`streamrec.serving.reload`).
 """
 
 from __future__ import annotations

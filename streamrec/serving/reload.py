@@ -3,21 +3,20 @@
 At start-up, :meth:`ModelStore.load` reads and indexes the artifact and the server opens its
 port. The model's precomputed lists are ready at once when training stored them for this
 server's settings; otherwise :meth:`ModelStore.precompute_in_background` computes them
-(:meth:`~streamrec.recommender.Recommender.precompute`, a minute at Twitch scale on one core;
-``precompute_threads``, one per core by default) in the loader thread while requests are
+(:meth:`~streamrec.serving.recommender.Recommender.precompute`, a minute at Twitch scale on one
+core; ``precompute_threads``, one per core by default) in the loader thread while requests are
 answered by full scoring.
 
 ``als_fit.py`` replaces the model file atomically, so a reader sees the old file or the new one.
 :class:`ModelStore` notices the change (a poll of the file's identity, or an explicit call),
-builds the new :class:`~streamrec.recommender.Recommender` off the event loop, lists included
-(in the same loader thread, of lowered OS priority, so requests keep their CPU; a reload
+builds the new :class:`~streamrec.serving.recommender.Recommender` off the event loop, lists
+included (in the same loader thread, of lowered OS priority, so requests keep their CPU; a reload
 requested while the first model's lists are computed waits for them), smoke-tests it and then
-rebinds :attr:`ModelStore.current`. A request takes ``current`` once when it starts, so
-requests in flight finish on the model they started with; the old model is freed when the last
-of them ends. A file that fails to load (or whose lists fail) is logged and remembered, and the
-old model keeps serving until the file changes again; each new file is loaded once, however
-its change is noticed. :meth:`ModelStore.close` stops a precomputation within a fraction of a
-second.
+rebinds :attr:`ModelStore.current`. A request takes ``current`` once when it starts, so requests in
+flight finish on the model they started with; the old model is freed when the last of them ends. A
+file that fails to load (or whose lists fail) is logged and remembered, and the old model keeps
+serving until the file changes again; each new file is loaded once, however its change is noticed.
+:meth:`ModelStore.close` stops a precomputation within a fraction of a second.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from streamrec import artifact
-from streamrec.recommender import Recommender
+from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -60,7 +59,7 @@ def load_recommender(path: Path, settings: Settings) -> Recommender:
 
     The model's precomputed lists are ready at once when the artifact holds lists computed
     for the settings' ``precompute_top_n`` and ``precompute_max_users``; otherwise they are
-    still to compute (see :meth:`~streamrec.recommender.Recommender.precompute`, on
+    still to compute (see :meth:`~streamrec.serving.recommender.Recommender.precompute`, on
     ``precompute_threads`` threads, one per core by default) and the model answers by full
     scoring meanwhile. Temporary files that killed training runs left next to ``path`` are
     removed first (:func:`streamrec.artifact.remove_stale_temporaries`).

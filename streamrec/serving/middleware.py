@@ -103,7 +103,8 @@ async def validation_error_handler(request: Request, exc: RequestValidationError
     The default handler echoes the bad input with ``json.dumps(allow_nan=False)``, so
     ``{"watch_time": NaN}`` (which the JSON parser accepts) became a 500; non-finite numbers
     are echoed as strings instead. A body that is not JSON gets FastAPI's generic message
-    "JSON decode error" followed by what is wrong (see :func:`streamrec.routing.decode_json`).
+    "JSON decode error" followed by what is wrong (see
+    :func:`streamrec.serving.routing.decode_json`).
     """
     errors = [_explained(error) for error in exc.errors()]
     body = json.dumps({"detail": _finite(jsonable_encoder(errors))})

@@ -1,4 +1,4 @@
-"""The HTTP API: the app factory and its lifespan. Routes live in :mod:`streamrec.routes`."""
+"""The HTTP API: the app factory and its lifespan (routes: :mod:`streamrec.serving.routes`)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,22 @@ from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from threadpoolctl import threadpool_limits
 
-from streamrec.live_filter import LiveFilters
-from streamrec.live_schemas import live_body_bytes
-from streamrec.live_state import InProcessLiveState
-from streamrec.middleware import BodySizeLimit, validation_error_handler
-from streamrec.monitoring import HttpMetrics, Monitoring
-from streamrec.recommender import Recommender
-from streamrec.reload import ModelStore, load_recommender
-from streamrec.routes import admin, docs, live, operations, recommendations, streamers
-from streamrec.routing import JSONBodyRoute, method_not_allowed
-from streamrec.schemas import MAX_BODY_BYTES
-from streamrec.security import OWN_TOKEN_ROUTES, APIKeyGuard, BearerTokenGuard, FailureThrottle
+from streamrec.serving.live_filter import LiveFilters
+from streamrec.serving.live_schemas import live_body_bytes
+from streamrec.serving.live_state import InProcessLiveState
+from streamrec.serving.middleware import BodySizeLimit, validation_error_handler
+from streamrec.serving.monitoring import HttpMetrics, Monitoring
+from streamrec.serving.recommender import Recommender
+from streamrec.serving.reload import ModelStore, load_recommender
+from streamrec.serving.routes import admin, docs, live, operations, recommendations, streamers
+from streamrec.serving.routing import JSONBodyRoute, method_not_allowed
+from streamrec.serving.schemas import MAX_BODY_BYTES
+from streamrec.serving.security import (
+    OWN_TOKEN_ROUTES,
+    APIKeyGuard,
+    BearerTokenGuard,
+    FailureThrottle,
+)
 from streamrec.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)

@@ -134,7 +134,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings, **overrides: Any) -> uvicor
     Parameters
     ----------
     app : ASGI application
-        Usually :func:`streamrec.api.create_app`'s.
+        Usually :func:`streamrec.serving.api.create_app`'s.
     settings : Settings
         Supplies ``host``, ``port``, ``access_log`` and ``max_header_bytes``.
     **overrides

@@ -1,0 +1,1 @@
+"""The serving layer: the model in memory, the HTTP API, its state and operations."""

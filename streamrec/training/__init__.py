@@ -1,0 +1,1 @@
+"""Training that fits itself to the data: the search, the pipeline, the served model."""
