@@ -8,7 +8,7 @@ import pytest
 
 from streamrec import data
 from streamrec.train import ALSParams
-from streamrec.training.pipeline import TrainingPlan, TrainingRun, train_pipeline
+from streamrec.training.pipeline import TrainingPlan, TrainingRun, ranker_wins, train_pipeline
 
 START = ALSParams(factors=8, iterations=6)
 
@@ -72,6 +72,12 @@ def test_data_without_a_validation_window_still_trains(sessions: pd.DataFrame) -
     run = train_pipeline(first, TrainingPlan(params=START, budget_fits=2))
     assert "skipped" in run.validation and run.params == START
     assert run.report().startswith("validation skipped:")
+
+
+def test_a_ranker_that_loses_to_the_blend_is_not_shipped() -> None:
+    assert ranker_wins({"hr@1 ranker": 0.40, "hr@1 blend": 0.38})
+    assert ranker_wins({"hr@1 ranker": 0.38, "hr@1 blend": 0.38})
+    assert not ranker_wins({"hr@1 ranker": 0.37, "hr@1 blend": 0.38})
 
 
 def test_plan_rejects_bad_budget_and_window() -> None:

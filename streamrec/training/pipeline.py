@@ -97,7 +97,7 @@ class TrainingRun:
                 "its lists are no better than the popular list for this data."
             )
         ranker = v.get("ranker")
-        if ranker:
+        if ranker and "ranker_skipped" not in v:
             lines.append(
                 f"live ranker: {ranker['queries']:,} next-session queries, "
                 f"{ranker['rounds']} rounds; next session HR@1 among live streamers on the "
@@ -262,7 +262,22 @@ def _ranker(
         return None
     model, summary = trained
     validation["ranker"] = summary
+    if not ranker_wins(summary):
+        validation["ranker_skipped"] = (
+            f"it did not beat the blend on held-out queries (HR@1 {summary['hr@1 ranker']:.4f} "
+            f"against {summary['hr@1 blend']:.4f})"
+        )
+        return None
     return model
+
+
+def ranker_wins(summary: dict[str, Any]) -> bool:
+    """Whether the ranker is worth serving: its held-out HR@1 is at least the blend's.
+
+    The blend is what serves lists that keep watched streamers without a ranker, so a ranker
+    that loses to it on queries it has not seen is not shipped, whatever data it came from.
+    """
+    return float(summary["hr@1 ranker"]) >= float(summary["hr@1 blend"])
 
 
 def popularity_ranks(user_items: Any) -> np.ndarray:
