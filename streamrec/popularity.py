@@ -47,6 +47,13 @@ class PopularityRanker:
         ranker.order_ = np.asarray(order, dtype=np.int32)
         return ranker
 
+    def ranks(self) -> np.ndarray:
+        """Each streamer's popularity rank, 0 for the most popular (int32, one per item)."""
+        order = self._check_fitted()
+        rank = np.empty(len(order), dtype=np.int32)
+        rank[order] = np.arange(len(order), dtype=np.int32)
+        return rank
+
     def _check_fitted(self) -> np.ndarray:
         order = getattr(self, "order_", None)
         if order is None:

@@ -28,6 +28,7 @@ import numpy as np
 from streamrec.artifact import Artifact, ArtifactError
 from streamrec.blend import DEFAULT_WEIGHT
 from streamrec.features import FEATURES, ViewerHistory, feature_rows
+from streamrec.popularity import PopularityRanker
 from streamrec.topn import top_k
 from streamrec.trees import ModelFormatError, TreeEnsemble
 
@@ -160,10 +161,7 @@ def from_artifact(artifact: Artifact) -> LiveRanker | None:
         raise ArtifactError("the artifact's watched lists must be sorted to serve a ranker")
     viewers = np.bincount(watch.indices, minlength=watch.shape[1]).astype(np.float32)
     history = ViewerHistory(watch, sessions, last_step, viewers, now)
-    order = np.asarray(artifact.popular)
-    rank = np.empty(len(order), dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    return LiveRanker(trees, history, rank)
+    return LiveRanker(trees, history, PopularityRanker.from_order(artifact.popular).ranks())
 
 
 def _watch_of(history: ViewerHistory, row: int | None, items: np.ndarray) -> np.ndarray:

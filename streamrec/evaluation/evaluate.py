@@ -216,12 +216,12 @@ def live_ranks(model: Estimator, data: FoldData, live: LiveIndex) -> np.ndarray:
             zip(data.users, data.next_step, data.next_item, strict=True)
         ):
             items = live.live(int(step))
-            scores = live_scores(int(user), items)
             at = np.searchsorted(items, target)
             if at == len(items) or items[at] != target:
                 raise ValueError(f"the next streamer of user row {user} is not live then")
-            own = scores[at]
-            ranks[j] = 1 + int(((scores > own) | ((scores == own) & (items < target))).sum())
+            scores = live_scores(int(user), items)[None, :]
+            columns = np.arange(len(items))
+            ranks[j] = rank_among(scores, np.array([at]), np.zeros_like(columns), columns)[0]
         return ranks
     # Users sorted by step share their candidates, which keeps each batch's columns few.
     by_step = np.argsort(data.next_step, kind="stable")

@@ -178,8 +178,7 @@ class Recommender:
             watched.sort_indices()
         self._watched = watched
         self._popular = PopularityRanker.from_order(artifact.popular)
-        self._popularity_rank = np.empty(self.n_items, dtype=np.int32)
-        self._popularity_rank[artifact.popular] = np.arange(self.n_items, dtype=np.int32)
+        self._popularity_rank = self._popular.ranks()
         self._index = {name: i for i, name in enumerate(self._names.tolist())}
         # Not a bound method: the cache must not keep the model alive after a reload.
         self._resolve_joined = functools.lru_cache(maxsize=8)(

@@ -282,7 +282,4 @@ def ranker_wins(summary: dict[str, Any]) -> bool:
 
 def popularity_ranks(user_items: Any) -> np.ndarray:
     """Popularity rank of every streamer (0 = most popular), as the service ranks them."""
-    order = PopularityRanker().fit(user_items).order_
-    rank = np.empty(len(order), dtype=np.int32)
-    rank[order] = np.arange(len(order), dtype=np.int32)
-    return rank
+    return PopularityRanker().fit(user_items).ranks()
