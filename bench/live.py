@@ -38,12 +38,11 @@ from bench.serve import (
     ROOT,
     Measured,
     Workload,
-    _ensure_model,
     _loader_name,
     _measure,
-    _pick_loader,
     _process,
     _wait_for_lists,
+    prepare,
 )
 
 DEFAULT = False
@@ -120,14 +119,10 @@ def put_live(url: str, names: list[str]) -> dict:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    loader = _pick_loader(args.loader)
-    if loader is None:
-        print("error: --loader wrk but wrk is not installed", file=sys.stderr)
+    prepared = prepare(args)
+    if prepared is None:
         return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    load_average = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    _, model_path = _ensure_model(args.preset, args.out)
+    loader, _, model_path = prepared
 
     from streamrec import artifact
 
@@ -184,7 +179,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{serving.get('live_ranking', 'blend')}.",
         f"Client: {_loader_name(loader)}, {args.connections} connections, {args.duration:g} s "
         f"per run, median of {args.repeat} alternating runs; random known users, k={args.k}. "
-        f"Load average before the run: {load_average}.",
+        f"Load average before the run: {args.load_average}.",
         "",
         "| request | requests/s | p50 ms | p99 ms | server CPU/request | errors |",
         "|---|---:|---:|---:|---:|---:|",

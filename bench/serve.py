@@ -103,16 +103,26 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def prepare(args: argparse.Namespace) -> tuple[Loader, Path, Path] | None:
+    """A load benchmark's set-up: the load generator, the preset's data and model (made if
+    missing) and ``args.load_average``; None (after saying why) when wrk is asked for but
+    missing."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     loader = _pick_loader(args.loader)
     if loader is None:
         print("error: --loader wrk but wrk is not installed", file=sys.stderr)
-        return 2
+        return None
     args.out.mkdir(parents=True, exist_ok=True)
     args.load_average = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    data_path, model_path = _ensure_model(args.preset, args.out)
+    return loader, *_ensure_model(args.preset, args.out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    prepared = prepare(args)
+    if prepared is None:
+        return 2
+    loader, data_path, model_path = prepared
 
     from streamrec import artifact
 
