@@ -44,87 +44,38 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from streamrec import event_segments
+from streamrec.event_segments import (
+    OPEN_SUFFIX,
+    SEGMENT_GLOB,
+    Segment,
+    consumed_of,
+    consumed_segments,
+    is_sealed,
+    segment_name,
+    segment_seq,
+)
+
 logger = logging.getLogger(__name__)
 
-SEGMENT_GLOB = "events-*.csv"
-OPEN_SUFFIX = ".open"
-_NAME = re.compile(r"events-(\d{10})\.csv(\.open)?")
-_TAIL_CHUNK = 1 << 16
-
-
-def segment_name(seq: int, sealed: bool = True) -> str:
-    """The file name of segment ``seq``: ``events-<seq:010d>.csv``, plus ``.open`` if not sealed."""
-    if not 0 <= seq < 10**10:
-        raise ValueError(f"segment seq must be in [0, 10**10), got {seq}")
-    return f"events-{seq:010d}.csv" + ("" if sealed else OPEN_SUFFIX)
-
-
-def segment_seq(path: str | Path) -> int | None:
-    """The seq of a sealed or open segment's name, else None."""
-    match = _NAME.fullmatch(Path(path).name)
-    return int(match.group(1)) if match else None
-
-
-def is_sealed(path: str | Path) -> bool:
-    """True for a sealed segment's name (``events-<seq>.csv``)."""
-    match = _NAME.fullmatch(Path(path).name)
-    return match is not None and match.group(2) is None
-
-
-def consumed_segments(files: Sequence[Path]) -> dict[str, int]:
-    """The sealed segments among training's input files: name -> size in bytes.
-
-    Raises
-    ------
-    ValueError
-        Two inputs are segments of the same name (two logs' segments cannot be told apart).
-    """
-    consumed: dict[str, int] = {}
-    seen: dict[str, Path] = {}
-    for file in map(Path, files):
-        if not is_sealed(file):
-            continue
-        if file.name in seen and seen[file.name].resolve() != file.resolve():
-            raise ValueError(f"two event segments named {file.name}: {seen[file.name]} and {file}")
-        seen[file.name] = file
-        consumed[file.name] = file.stat().st_size
-    return consumed
-
-
-def consumed_of(metadata: Mapping[str, Any]) -> dict[str, int]:
-    """The event segments a model consumed, from its metadata ``data.event_segments``.
-
-    ``{}`` when absent or malformed in any way (then nothing counts as consumed: the server
-    replays everything and retention deletes nothing).
-    """
-    data = metadata.get("data") if isinstance(metadata, Mapping) else None
-    segments = data.get("event_segments") if isinstance(data, Mapping) else None
-    if not isinstance(segments, Mapping):
-        return {}
-    for name, size in segments.items():
-        valid_size = isinstance(size, int) and not isinstance(size, bool) and size >= 0
-        if not (isinstance(name, str) and is_sealed(name) and valid_size):
-            return {}
-    return dict(segments)
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One segment file: its seq, path, size in bytes, whether it is sealed, and its mtime."""
-
-    seq: int
-    path: Path
-    size: int
-    sealed: bool
-    mtime: float
+__all__ = [
+    "OPEN_SUFFIX",
+    "SEGMENT_GLOB",
+    "EventLog",
+    "EventLogFull",
+    "Segment",
+    "consumed_of",
+    "consumed_segments",
+    "is_sealed",
+    "segment_name",
+    "segment_seq",
+]
 
 
 class EventLogFull(RuntimeError):
@@ -218,11 +169,11 @@ class EventLog:
             names = {p.name: s for p in self.folder.iterdir() if (s := segment_seq(p)) is not None}
             for name, seq in sorted(names.items(), key=lambda item: item[1]):
                 if name.endswith(OPEN_SUFFIX):
-                    self._repair(seq)
+                    event_segments.repair(self.folder, seq)
             sealed = {}
             for path in self.folder.glob(SEGMENT_GLOB):
                 if (seq := segment_seq(path)) is not None and is_sealed(path):
-                    sealed[seq] = _segment(seq, path, sealed=True)
+                    sealed[seq] = event_segments.stat_segment(seq, path, sealed=True)
             with self._cond:
                 self._sealed, self._broken = sealed, None
                 self._recount()
@@ -392,7 +343,7 @@ class EventLog:
         path = self.folder / segment_name(seq, sealed=False)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC
         fd = os.open(path, flags, 0o644)
-        _fsync_folder(self.folder)
+        event_segments.fsync_folder(self.folder)
         with self._cond:
             self._fd, self._seq, self._size, self._first_write = fd, seq, 0, None
 
@@ -409,36 +360,15 @@ class EventLog:
         if self._size:
             sealed_path = self.folder / segment_name(seq)
             os.rename(open_path, sealed_path)
-            segment = _segment(seq, sealed_path, sealed=True)
+            segment = event_segments.stat_segment(seq, sealed_path, sealed=True)
             with self._cond:
                 self._sealed[seq] = segment
                 self._recount()
         else:
             open_path.unlink()
-        _fsync_folder(self.folder)
+        event_segments.fsync_folder(self.folder)
         if start_next:
             self._start(seq + 1)
-
-    def _repair(self, seq: int) -> None:
-        """Cut the ``.open`` segment ``seq`` back to its last line end and seal it."""
-        open_path = self.folder / segment_name(seq, sealed=False)
-        sealed_path = self.folder / segment_name(seq)
-        if sealed_path.exists():
-            raise RuntimeError(f"both {open_path} and {sealed_path} exist; keep one of them")
-        with open_path.open("r+b") as fh:
-            size = fh.seek(0, os.SEEK_END)
-            keep = _last_line_end(fh, size)
-            if keep < size:
-                logger.warning(
-                    "event log %s: cut %d bytes of an unacknowledged write", open_path, size - keep
-                )
-                fh.truncate(keep)
-            os.fsync(fh.fileno())
-        if keep:
-            os.rename(open_path, sealed_path)
-        else:
-            open_path.unlink()
-        _fsync_folder(self.folder)
 
     # --- consumption and retention ------------------------------------------------------------
 
@@ -492,7 +422,7 @@ class EventLog:
                 removed.append(segment.path.name)
             self._recount()
         if removed:
-            _fsync_folder(self.folder)
+            event_segments.fsync_folder(self.folder)
         return removed
 
     # --- inspection ---------------------------------------------------------------------------
@@ -503,7 +433,7 @@ class EventLog:
             found = [self._sealed[seq] for seq in sorted(self._sealed)]
             if self._fd is not None:
                 path = self.folder / segment_name(self._seq, sealed=False)
-                found.append(_segment(self._seq, path, sealed=False))
+                found.append(event_segments.stat_segment(self._seq, path, sealed=False))
             return found
 
     def stats(self) -> dict[str, Any]:
@@ -519,30 +449,3 @@ class EventLog:
                 "appended_bytes": self._appended_bytes,
                 "active_seq": self._seq if self._fd is not None else None,
             }
-
-
-def _segment(seq: int, path: Path, sealed: bool) -> Segment:
-    info = path.stat()
-    return Segment(seq=seq, path=path, size=info.st_size, sealed=sealed, mtime=info.st_mtime)
-
-
-def _last_line_end(fh: Any, size: int) -> int:
-    """The length of the file's part up to and including its last ``\\n`` (0: none)."""
-    end = size
-    while end > 0:
-        start = max(0, end - _TAIL_CHUNK)
-        fh.seek(start)
-        at = fh.read(end - start).rfind(b"\n")
-        if at >= 0:
-            return start + at + 1
-        end = start
-    return 0
-
-
-def _fsync_folder(folder: Path) -> None:
-    """Make the folder's entries (a created, renamed or removed segment) durable."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
