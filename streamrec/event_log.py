@@ -41,7 +41,9 @@ Nothing here knows about models, serving or training.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import errno
 import logging
 import os
 import threading
@@ -177,7 +179,7 @@ class EventLog:
             with self._cond:
                 self._sealed, self._broken = sealed, None
                 self._recount()
-            self._start(max(names.values(), default=0) + 1)
+            self._start(max(*names.values(), self._seq, 0) + 1)  # a reopen never goes back
             return [sealed[seq] for seq in sorted(sealed)]
         finally:
             with self._cond:
@@ -223,7 +225,9 @@ class EventLog:
         EventLogFull
             The unconsumed bytes would exceed ``max_bytes``; nothing is written.
         OSError
-            Writing or fsyncing failed; nothing of these lines is acknowledged.
+            Writing or fsyncing failed; nothing of these lines is acknowledged. After a write
+            that could not be cut back, or a failed rotation, every append raises one (EIO)
+            until :meth:`open` repairs the folder.
         """
         if not isinstance(lines, bytes | bytearray | memoryview):
             raise TypeError(f"lines must be bytes, got {type(lines).__name__}")
@@ -232,8 +236,7 @@ class EventLog:
             raise ValueError(f"lines must be whole lines ending in b'\\n', got {lines[-40:]!r}")
         request = _Request(lines)
         with self._cond:
-            if self._fd is None:
-                raise RuntimeError(f"event log {self.folder} is {self._broken or 'not open'}")
+            self._check_open()
             if self.max_bytes is not None:
                 unconsumed = self._unconsumed_bytes()
                 if unconsumed + len(lines) > self.max_bytes:
@@ -265,8 +268,7 @@ class EventLog:
         data = b"".join(r.lines for r in batch)
         error: BaseException | None = None
         try:
-            if self._fd is None:
-                raise RuntimeError(f"event log {self.folder} is {self._broken or 'not open'}")
+            self._check_open()
             if self._size and self._first_write is not None:
                 if self.clock() - self._first_write >= self.segment_seconds:
                     self._seal_active(start_next=True)
@@ -286,11 +288,19 @@ class EventLog:
         if error is None and self._size >= self.segment_bytes:
             try:
                 self._seal_active(start_next=True)
-            except OSError as exc:  # the lines are safe; the next append rotates or fails
+            except OSError as exc:  # the lines are safe; appends fail until a reopen
                 logger.warning("cannot rotate event log %s: %s", self.folder, exc)
+
+    def _check_open(self) -> None:
+        """Raise unless there is an active segment to write to."""
+        if self._broken is not None:  # an I/O failure: the caller answers "try later"
+            raise OSError(errno.EIO, f"event log {self.folder} is broken ({self._broken})")
+        if self._fd is None:
+            raise RuntimeError(f"event log {self.folder} is not open")
 
     def _write(self, data: bytes) -> None:
         """Write ``data`` at the end of the active segment and fsync; cut it back on failure."""
+        self._check_open()
         assert self._fd is not None
         try:
             view = memoryview(data)
@@ -305,7 +315,7 @@ class EventLog:
                 logger.error("event log %s: cannot cut back a failed write: %s", self.folder, exc)
                 os.close(self._fd)
                 with self._cond:  # refuse appends until a reopen repairs the segment
-                    self._fd, self._broken = None, f"broken (a failed write left: {exc})"
+                    self._fd, self._broken = None, f"a failed write is left in it: {exc}"
             raise
         finally:
             with self._cond:
@@ -348,15 +358,27 @@ class EventLog:
             self._fd, self._seq, self._size, self._first_write = fd, seq, 0, None
 
     def _seal_active(self, start_next: bool) -> None:
-        """Seal the active segment (remove it if empty); then start the next if asked."""
+        """Seal the active segment (remove it if empty), then start the next if asked; on an
+        OSError the log refuses appends until :meth:`open` repairs it."""
+        try:
+            self._seal_and_start(start_next)
+        except OSError as exc:
+            with self._cond:
+                if self._fd is not None:
+                    with contextlib.suppress(OSError):
+                        os.close(self._fd)
+                self._fd, self._broken = None, f"cannot seal or start a segment: {exc}"
+            raise
+
+    def _seal_and_start(self, start_next: bool) -> None:
         assert self._fd is not None
         seq, fd = self._seq, self._fd
         open_path = self.folder / segment_name(seq, sealed=False)
         if self._size:
             os.fsync(fd)
-        os.close(fd)
         with self._cond:
             self._fd = None
+        os.close(fd)
         if self._size:
             sealed_path = self.folder / segment_name(seq)
             os.rename(open_path, sealed_path)
@@ -448,4 +470,5 @@ class EventLog:
                 "appends": self._appends,
                 "appended_bytes": self._appended_bytes,
                 "active_seq": self._seq if self._fd is not None else None,
+                "broken": self._broken,
             }

@@ -302,3 +302,17 @@ def test_remove_consumed_keeps_unconsumed_active_newest_and_recent(tmp_path: Pat
     ]
     with EventLog(tmp_path) as again:  # the seq goes on after the newest kept
         assert again.append(row(9)) == 5  # 5 was never sealed (empty, removed at close)
+
+
+def test_a_failed_rotation_refuses_appends_until_reopened(tmp_path: Path) -> None:
+    log = EventLog(tmp_path, segment_bytes=2 * len(row(1)))
+    log.open()
+    assert log.append(row(1)) == 1
+    (tmp_path / "events-0000000001.csv.open").unlink()  # the seal's rename will fail
+    assert log.append(row(2)) == 1  # acknowledged: fsync'd before the rotation failed
+    assert log.stats()["broken"] is not None
+    with pytest.raises(OSError, match="is broken .cannot seal or start a segment"):
+        log.append(row(3))
+    assert [s.seq for s in log.open()] == [] and log.append(row(3)) == 2
+    log.close()
+    assert names(tmp_path) == ["events-0000000002.csv"]
