@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -179,3 +180,15 @@ def test_a_reload_forgets_what_the_new_model_was_trained_on(tmp_path: Path) -> N
         assert 'streamrec_overlay{what="open_sessions"} 1.0' in http.get("/metrics").text
         # consumed and past the retention; the newest sealed one stays (it keeps the numbering)
         assert not first.exists() and second.exists()
+
+
+def test_an_idle_segment_is_sealed_for_training(
+    checkerboard_model_path: Path, tmp_path: Path
+) -> None:
+    with server(checkerboard_model_path, tmp_path, event_log_segment_seconds=0.4) as http:
+        post(http, "1000,1,s01,10,14\n")
+        deadline = time.monotonic() + 5
+        while not list(tmp_path.glob("events-*.csv")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (sealed,) = tmp_path.glob("events-*.csv")
+        assert sealed.read_text() == "1000,1,s01,10,14\n"
