@@ -21,9 +21,8 @@ import logging
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from streamrec.train import ALSParams, confidence_weights
+from streamrec.train import ALSParams, confidence_of
 
 logger = logging.getLogger(__name__)
 
@@ -84,14 +83,12 @@ class FoldIn:
         """
         if len(items) != len(watch_time):
             raise ValueError(f"{len(items)} items but {len(watch_time)} watch times")
-        n_items = len(self._items)
-        row = sp.csr_matrix(
-            (np.asarray(watch_time, dtype=np.float32), (np.zeros(len(items), np.int32), items)),
-            shape=(1, n_items),
-        )
-        confidence = self._params.alpha * confidence_weights(row, self._params)
-        y = self._items[confidence.indices].astype(np.float64)
-        c = confidence.data.astype(np.float64)
+        # Summed per item, as a sparse row would sum repeated items (in float32, as training).
+        items, position = np.unique(np.asarray(items, dtype=np.int64), return_inverse=True)
+        watch = np.bincount(position, weights=np.asarray(watch_time, dtype=np.float32))
+        confidence = self._params.alpha * confidence_of(watch.astype(np.float32), self._params)
+        y = self._items[items].astype(np.float64)
+        c = confidence.astype(np.float64)
         a = self._gram + (y.T * (c - 1.0)) @ y
         b = y.T @ c
         try:

@@ -100,9 +100,16 @@ def confidence_weights(user_items: sp.csr_matrix, params: ALSParams) -> sp.csr_m
     implicit multiplies by alpha and adds 1 itself, so this returns f(w) only.
     """
     weights = sp.csr_matrix(user_items, dtype=np.float32, copy=True)
-    if params.confidence == "log":
-        weights.data = np.log1p(weights.data / np.float32(params.eps)).astype(np.float32)
+    weights.data = confidence_of(weights.data, params)
     return weights
+
+
+def confidence_of(watch: np.ndarray, params: ALSParams) -> np.ndarray:
+    """:func:`confidence_weights` of an array of watch times (float32)."""
+    watch = np.asarray(watch, dtype=np.float32)
+    if params.confidence == "log":
+        return np.log1p(watch / np.float32(params.eps)).astype(np.float32)
+    return watch.copy()
 
 
 def fit_als(
