@@ -117,6 +117,29 @@ class ViewerRow:
     last_step: np.ndarray
 
 
+def merge_rows(*parts: ViewerRow | None) -> ViewerRow:
+    """One viewer's histories merged: watch steps and sessions summed per streamer, the later
+    last step kept (None parts are skipped)."""
+    kept = [p for p in parts if p is not None]
+    items = np.concatenate([p.items for p in kept]).astype(np.int64)
+    order = np.argsort(items, kind="stable")
+    items = items[order]
+    first = np.flatnonzero(np.r_[True, items[1:] != items[:-1]]) if len(items) else items
+
+    def merged(name: str) -> np.ndarray:
+        return np.concatenate([getattr(p, name) for p in kept]).astype(np.float64)[order]
+
+    if not len(items):
+        empty = np.empty(0, dtype=np.float32)
+        return ViewerRow(items.astype(np.int32), empty, empty, empty)
+    return ViewerRow(
+        items[first].astype(np.int32),
+        np.add.reduceat(merged("watch"), first).astype(np.float32),
+        np.add.reduceat(merged("sessions"), first).astype(np.float32),
+        np.maximum.reduceat(merged("last_step"), first).astype(np.float32),
+    )
+
+
 def viewer_row(history: ViewerHistory, row: int | ViewerRow | None) -> ViewerRow | None:
     """``row``'s history as a :class:`ViewerRow` (a ``ViewerRow`` is returned as it is)."""
     if row is None or isinstance(row, ViewerRow):

@@ -24,6 +24,14 @@ from streamrec.serving.api import create_app
 from streamrec.settings import Settings
 from tests.conftest import serving, wait_for_lists
 
+# A fixed seed and a few dozen examples per operation, so that it runs in seconds.
+BOUNDED = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 SPEC = create_app(Settings(reload_interval=0, api_key="", admin_token="")).openapi()
 schema = schemathesis.openapi.from_dict(SPEC)
 
@@ -33,13 +41,7 @@ def test_the_server_serves_the_fuzzed_schema(api: httpx.Client) -> None:
 
 
 @schema.parametrize()
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+@BOUNDED
 def test_every_operation_answers_as_documented(case: schemathesis.Case, api: httpx.Client) -> None:
     case.call_and_validate(base_url=str(api.base_url))
 
@@ -67,13 +69,7 @@ def live_api(checkerboard_model_path: Path, tmp_path_factory: pytest.TempPathFac
 
 
 @live_schema.parametrize()
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=list(HealthCheck),
-)
+@BOUNDED
 def test_the_live_write_routes_answer_as_documented(
     case: schemathesis.Case, live_api: httpx.Client
 ) -> None:

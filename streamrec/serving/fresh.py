@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from streamrec.features import ViewerHistory, ViewerRow, viewer_row
+from streamrec.features import ViewerHistory, ViewerRow, merge_rows, viewer_row
 from streamrec.foldin import FoldIn
 from streamrec.serving.overlay import ViewerEvents
 
@@ -105,25 +105,11 @@ class FreshViewers:
         get = self._index.get
         items = np.fromiter((get(n, -1) for n in events.names), np.int64, len(events.names))
         known = items >= 0
-        model = self._model_row(row)
-        if not known.any():
-            if model is None:
-                return None
-        parts = [
-            (items[known], events.steps[known], events.sessions[known], events.last_step[known])
-        ]
-        if model is not None:
-            parts.append((model.items, model.watch, model.sessions, model.last_step))
-        all_items = np.concatenate([p[0] for p in parts]).astype(np.int64)
-        order = np.argsort(all_items, kind="stable")
-        all_items = all_items[order]
-        first = np.flatnonzero(np.r_[True, all_items[1:] != all_items[:-1]])
-        merged = [np.concatenate([p[j] for p in parts])[order] for j in (1, 2, 3)]
-        history = ViewerRow(
-            all_items[first].astype(np.int32),
-            np.add.reduceat(merged[0], first).astype(np.float32),
-            np.add.reduceat(merged[1], first).astype(np.float32),
-            np.maximum.reduceat(merged[2], first).astype(np.float32),
+        if not known.any():  # nothing the model knows: its view of the viewer stands
+            return None
+        recent = ViewerRow(
+            items[known], events.steps[known], events.sessions[known], events.last_step[known]
         )
+        history = merge_rows(recent, self._model_row(row))
         factors = self._fold_in.user_factors(history.items, history.watch)
         return FreshViewer(history, factors, max(events.now, self.now))

@@ -32,7 +32,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -90,6 +90,19 @@ class EventSource(Protocol):
 
 
 _SEGMENT_BITS = 32
+
+
+def _rows(batch: EventBatch) -> Iterator[tuple[int, _Key, int]]:
+    """Each accepted row as (user id, session key, time_stop)."""
+    for user, key, name, start, stop in zip(
+        batch.user_id.tolist(),
+        batch.stream_key.tolist(),
+        batch.streamer_name,
+        batch.time_start.tolist(),
+        batch.time_stop.tolist(),
+        strict=True,
+    ):
+        yield user, (key, name, start), stop
 
 
 def _stops(value: int | dict[int, int]) -> dict[int, int]:
@@ -247,20 +260,11 @@ class Overlay:
         """Mask of the batch's rows the overlay already holds (exact repeats, or an open row
         of a session already held): what a retried batch must not log again."""
         out = np.zeros(batch.accepted, dtype=bool)
-        names, viewers = batch.streamer_name, self._viewers
-        for j, (user, key, start, stop) in enumerate(
-            zip(
-                batch.user_id.tolist(),
-                batch.stream_key.tolist(),
-                batch.time_start.tolist(),
-                batch.time_stop.tolist(),
-                strict=True,
-            )
-        ):
+        viewers = self._viewers
+        for j, (user, session, stop) in enumerate(_rows(batch)):
             viewer = viewers.get(user)
             if viewer is None:
                 continue
-            session = (key, names[j], start)
             if stop == OPEN:
                 out[j] = session in viewer.closed or session in viewer.opened
             else:
@@ -281,29 +285,20 @@ class Overlay:
             if len(batch.time_start):
                 stops = batch.time_stop[batch.time_stop != OPEN]
                 self._advance(int(max(batch.time_start.max(), stops.max() if len(stops) else 0)))
-            names = batch.streamer_name
-            for j, (user, key, start, stop) in enumerate(
-                zip(
-                    batch.user_id.tolist(),
-                    batch.stream_key.tolist(),
-                    batch.time_start.tolist(),
-                    batch.time_stop.tolist(),
-                    strict=True,
-                )
-            ):
+            for user, session, stop in _rows(batch):
                 viewer = self._viewers.get(user)
                 if viewer is None:
                     viewer = self._viewers[user] = _Viewer()
                 else:
                     self._viewers.move_to_end(user)
-                session: _Key = (key, names[j], start)
+                name, start = session[1], session[2]
                 if stop == OPEN:
                     if session in viewer.closed or session in viewer.opened:
                         duplicates += 1
                         continue
                     viewer.opened[session] = segment
                     self._open += 1
-                    self._pair_seen(names[j], user)
+                    self._pair_seen(name, user)
                 else:
                     if viewer.has_stop(session, stop):
                         duplicates += 1
@@ -311,7 +306,7 @@ class Overlay:
                     viewer.add_stop(session, stop, segment)
                     if viewer.opened.pop(session, None) is not None:
                         self._open -= 1
-                        self._pair_gone(names[j], user)
+                        self._pair_gone(name, user)
                         self._events -= 1
                         closed += 1
                 self._events += 1
@@ -319,7 +314,7 @@ class Overlay:
                 self._versions += 1
                 viewer.version = self._versions
                 viewer.summary = None
-                self._remember_start(names[j], user, start)
+                self._remember_start(name, user, start)
             evicted = self._evict() if self._events > self.max_events else 0
         return AddResult(added, duplicates, closed, evicted)
 

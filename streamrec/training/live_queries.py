@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from streamrec.features import ViewerHistory, ViewerRow, viewer_row
+from streamrec.features import ViewerHistory, ViewerRow, merge_rows, viewer_row
 from streamrec.foldin import FoldIn
 from streamrec.live import LiveIndex
 from streamrec.ranker import Queries
@@ -105,17 +105,5 @@ def _merge(
     """``base`` plus the sessions ``(item, start, stop)`` as of step ``now``: a session still
     open then counts up to it, every session at least one step (as the overlay counts them)."""
     end = np.minimum(stop, now)
-    parts = [(item, np.maximum(end - start, 1), np.ones(len(item)), end)]
-    if base is not None:
-        parts.append((base.items, base.watch, base.sessions, base.last_step))
-    items = np.concatenate([p[0] for p in parts]).astype(np.int64)
-    order = np.argsort(items, kind="stable")
-    items = items[order]
-    first = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
-    watch, sessions, last = (np.concatenate([p[k] for p in parts])[order] for k in (1, 2, 3))
-    return ViewerRow(
-        items[first].astype(np.int32),
-        np.add.reduceat(watch.astype(np.float64), first).astype(np.float32),
-        np.add.reduceat(sessions.astype(np.float64), first).astype(np.float32),
-        np.maximum.reduceat(last.astype(np.float64), first).astype(np.float32),
-    )
+    window = ViewerRow(item, np.maximum(end - start, 1), np.ones(len(item)), end)
+    return merge_rows(window, base)
