@@ -75,3 +75,15 @@ def test_params_from_metadata_rejects_invalid_params() -> None:
     with pytest.raises(ValueError, match="must be an object"):
         params_from_metadata({"params": [1, 2]})
     assert params_from_metadata({"params": {"alpha": 3.0, "extra": 1}}).alpha == 3.0
+
+
+def test_refine_approaches_the_exact_fold_in_from_nearby_factors(checkerboard_artifact) -> None:
+    a = checkerboard_artifact
+    fold = FoldIn(a.item_factors, params_from_metadata(a.metadata))
+    items, watch = np.array([0, 2, 4, 6]), np.array([3.0, 1.0, 5.0, 2.0])
+    exact = fold.user_factors(items, watch)
+    before = fold.user_factors(items[:3], watch[:3])  # the viewer before their last event
+    refined = fold.refine(items, watch, before, steps=3)
+    assert np.linalg.norm(refined - exact) < 0.05 * np.linalg.norm(before - exact) + 1e-6
+    # more steps: the exact solution (here, factors = 4, in at most 4 steps)
+    np.testing.assert_allclose(fold.refine(items, watch, np.zeros_like(exact), 8), exact, atol=1e-5)
