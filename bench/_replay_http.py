@@ -112,6 +112,13 @@ def replay(port: int, win: Window, live: LiveIndex, post: bool) -> Replayed:
     """Replay the window in time order on one connection; ``post``: the live setup (close the
     sessions stopped by each step, then after the step's requests post its sessions open)."""
     client = Client(port)
+    try:
+        return _replay(client, win, live, post)
+    finally:
+        client.close()
+
+
+def _replay(client: Client, win: Window, live: LiveIndex, post: bool) -> Replayed:
     if post:  # fail at once, before the replay, when the server has no event route
         _probe(client)
     ranks = np.empty(len(win), dtype=np.int64)
@@ -147,7 +154,6 @@ def replay(port: int, win: Window, live: LiveIndex, post: bool) -> Replayed:
             _add(result, client.post_events(win.rows(np.array(sessions_at[t]), closed=False)))
             open_sessions += sessions_at[t]
     result.seconds = time.perf_counter() - started
-    client.close()
     return result
 
 
