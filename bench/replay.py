@@ -37,12 +37,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from bench import _replay_data as rd
 from bench import _replay_http as rh
 from bench.serve import ROOT, Workload, _loader_name, _measure, _pick_loader
 from streamrec import data
 from streamrec.evaluation.evaluate import paired_hits
+from streamrec.live import LiveIndex
 
 DEFAULT = False  # trains a model and replays for minutes: run when named
 logger = logging.getLogger("bench.replay")
@@ -80,7 +82,9 @@ def _data_path(args: argparse.Namespace) -> tuple[Path, str]:
     return sample_path("small"), "generator preset small"
 
 
-def quality(args, history, win, live, model) -> tuple[list[str], str | None]:
+def quality(
+    args: argparse.Namespace, history: pd.DataFrame, win: rd.Window, live: LiveIndex, model: Path
+) -> tuple[list[str], str | None]:
     """Part 1: the three setups on the window's requests; the lines, and the live setup's
     failure (None when it ran)."""
     ranks = {"repeat": rd.repeat_ranks(history, win, live)}
@@ -131,7 +135,7 @@ def quality(args, history, win, live, model) -> tuple[list[str], str | None]:
     return lines, failure
 
 
-def ingestion(args, win, model) -> list[str]:
+def ingestion(args: argparse.Namespace, win: rd.Window, model: Path) -> list[str]:
     """Part 4: events/s posting every window session (closed rows, batches of 500)."""
     bodies = rh.batches(win, 500)
     lines = [
@@ -162,7 +166,7 @@ def ingestion(args, win, model) -> list[str]:
     return lines
 
 
-def latency(args, win, model) -> list[str]:
+def latency(args: argparse.Namespace, win: rd.Window, model: Path) -> list[str]:
     """Part 5: lists at 16 connections, alone and while one client ingests 5,000 events/s."""
     loader = _pick_loader(args.loader)
     if loader is None:
@@ -238,6 +242,7 @@ def latency(args, win, model) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     began = time.perf_counter()
@@ -252,7 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     train_args = ["--no-tune"] if args.no_tune else []
     if args.tune_budget is not None:
         train_args += ["--tune-budget", f"{args.tune_budget:g}"]
-    model = work / "model.npz"
+    tag = "-".join(a.lstrip("-") for a in train_args) or "tuned"
+    model = work / f"model-{tag}.npz"  # one per training set-up, each reused on reruns
     started = time.perf_counter()
     trained = rd.ensure_model(ROOT, before, model, train_args)
     fit_seconds = time.perf_counter() - started
@@ -282,6 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"wall time {time.perf_counter() - began:.0f} s.",
         "",
     ]
+    parts = [Path(a).name if "/" in a else a for a in argv]  # file names, never folders
+    command = "python -m bench replay" + (" -- " + " ".join(parts) if parts else "")
+    sections.append([f"Reproduce: `{command}`."])
     report = "\n".join(head + [line for section in sections for line in [*section, ""]])
     print(report)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
