@@ -237,15 +237,21 @@ class SteadyIngest:
         self.seconds = 0.0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pass = 0
-        self._bodies: list[bytes] = []
+        self._pass = 1  # stream ids of pass n are shifted by n * 10**9: new, distinct events
+        self._at = 0
         self.error: BaseException | None = None
 
     def _next(self) -> bytes:
-        if not self._bodies:
-            self._pass += 1
-            self._bodies = batches(self.win, self.batch, offset=self._pass * 10**9)[::-1]
-        return self._bodies.pop()
+        """The next ``batch`` rows, wrapping around the window with new stream ids."""
+        parts, wanted = [], self.batch
+        while wanted:
+            index = np.arange(self._at, min(self._at + wanted, len(self.win)))
+            parts.append(self.win.rows(index, closed=True, sid_offset=self._pass * 10**9))
+            wanted -= len(index)
+            self._at += len(index)
+            if self._at == len(self.win):
+                self._at, self._pass = 0, self._pass + 1
+        return b"".join(parts)
 
     def _run(self) -> None:
         started = time.perf_counter()
