@@ -161,7 +161,9 @@ def _probe(client: Client) -> None:
     """POST /events with no row: 404 without the route (NoEventRoute), else 422 or 200."""
     status, payload = client.request("POST", "/events", b"", "text/csv")
     if status == 404:
-        raise NoEventRoute("POST /events answered 404: this server has no event route")
+        detail = json.loads(payload or b"{}").get("detail", "Not Found")
+        said = "" if detail == "Not Found" else f" (it says: {detail})"
+        raise NoEventRoute(f"POST /events answered 404: this server has no event route{said}")
 
 
 def _add(result: Replayed, answer: dict) -> None:
