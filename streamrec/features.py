@@ -105,11 +105,37 @@ class ViewerHistory:
             raise ValueError(f"viewers must hold {self.watch.shape[1]} values")
 
 
+@dataclass(frozen=True)
+class ViewerRow:
+    """One viewer's history: streamers (sorted item indices) with, aligned, their watch steps,
+    sessions and last step watched (float32). Built from a :class:`ViewerHistory` row, or from
+    a row merged with the viewer's events since training."""
+
+    items: np.ndarray
+    watch: np.ndarray
+    sessions: np.ndarray
+    last_step: np.ndarray
+
+
+def viewer_row(history: ViewerHistory, row: int | ViewerRow | None) -> ViewerRow | None:
+    """``row``'s history as a :class:`ViewerRow` (a ``ViewerRow`` is returned as it is)."""
+    if row is None or isinstance(row, ViewerRow):
+        return row
+    start, stop = history.watch.indptr[row], history.watch.indptr[row + 1]
+    return ViewerRow(
+        history.watch.indices[start:stop],
+        history.watch.data[start:stop],
+        history.sessions[start:stop],
+        history.last_step[start:stop],
+    )
+
+
 def feature_rows(
     history: ViewerHistory,
-    row: int | None,
+    row: int | ViewerRow | None,
     candidates: np.ndarray,
     als_scores: np.ndarray,
+    now: int | None = None,
 ) -> np.ndarray:
     """The ranker's features of ``candidates`` for the viewer at model row ``row``.
 
@@ -117,18 +143,22 @@ def feature_rows(
     ----------
     history : ViewerHistory
         The viewers' history.
-    row : int or None
-        The viewer's row, or None for a viewer without history.
+    row : int, ViewerRow or None
+        The viewer's row, their history itself, or None for a viewer without history.
     candidates : numpy.ndarray
         Streamer indices.
     als_scores : numpy.ndarray
         The viewer's ALS score of each candidate.
+    now : int, optional
+        The step recencies are counted from; default ``history.now``.
 
     Returns
     -------
     numpy.ndarray
         float32 ``(len(candidates), len(FEATURES))``.
     """
+    viewer = viewer_row(history, row)
+    now = history.now if now is None else now
     n = len(candidates)
     out = np.zeros((n, len(FEATURES)), dtype=np.float32)
     out[:, 0] = als_scores
@@ -137,20 +167,18 @@ def feature_rows(
     watch = np.zeros(n, dtype=np.float32)
     out[:, 4] = np.log1p(NEVER)
     total, streamers, since_active = 0.0, 0, NEVER
-    if row is not None:
-        start, stop = history.watch.indptr[row], history.watch.indptr[row + 1]
-        own = history.watch.indices[start:stop]
-        if len(own):
-            total = float(history.watch.data[start:stop].sum())
-            streamers = len(own)
-            since_active = float(history.now - history.last_step[start:stop].max())
-            position = np.searchsorted(own, candidates)
-            position[position == len(own)] = 0
-            found = own[position] == candidates
-            at = start + position[found]
-            watch[found] = history.watch.data[at]
-            out[found, 3] = np.log1p(history.sessions[at])
-            out[found, 4] = np.log1p(history.now - history.last_step[at])
+    if viewer is not None and len(viewer.items):
+        own = viewer.items
+        total = float(viewer.watch.sum())
+        streamers = len(own)
+        since_active = float(now - viewer.last_step.max())
+        position = np.searchsorted(own, candidates)
+        position[position == len(own)] = 0
+        found = own[position] == candidates
+        at = position[found]
+        watch[found] = viewer.watch[at]
+        out[found, 3] = np.log1p(viewer.sessions[at])
+        out[found, 4] = np.log1p(now - viewer.last_step[at])
     out[:, 2] = np.log1p(watch)
     out[:, 5] = watch / total if total else 0.0
     out[:, 7] = np.log1p(total)

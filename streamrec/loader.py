@@ -41,6 +41,7 @@ DROP_REASONS = (
     "wrong_field_count",
     "empty_field",
     "bad_user_id",
+    "open_session",
     "bad_time",
     "stop_before_start",
     "duplicate",
@@ -151,8 +152,9 @@ def is_parquet(path: Path) -> bool:
         return fh.read(4) == b"PAR1"
 
 
-def csv_rows(path: Path, header: bool, index: int) -> pl.LazyFrame:
-    """One row per non-blank line of ``path``: ``input``, ``reason`` and the typed fields."""
+def csv_rows(path: Path | bytes, header: bool, index: int, keep_line: bool = False) -> pl.LazyFrame:
+    """One row per non-blank line of ``path`` (a file, or CSV text as bytes): ``input``,
+    ``reason`` and the typed fields, and with ``keep_line`` the line itself."""
     lines = pl.scan_csv(path, **_LINES).filter(
         pl.col("line").is_not_null() | pl.col("nul").is_not_null()
     )
@@ -213,6 +215,7 @@ def csv_rows(path: Path, header: bool, index: int) -> pl.LazyFrame:
     rows = lines.select(
         reason=reason.cast(pl.UInt8),
         **{name: pl.when(clean).then(fast[name]).otherwise(slow[name]) for name in fast},
+        **({"line": line} if keep_line else {}),
     )
     return _finish(rows, index)
 
@@ -238,6 +241,8 @@ def _field_reason(
         .then(CODE["empty_field"])
         .when(~user.str.contains(_USER_ID_PATTERN))
         .then(CODE["bad_user_id"])
+        .when((stop == "") & start.str.contains(_TIME_PATTERN))
+        .then(CODE["open_session"])
         .when(~(start.str.contains(_TIME_PATTERN) & stop.str.contains(_TIME_PATTERN)))
         .then(CODE["bad_time"])
         .otherwise(0)

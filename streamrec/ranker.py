@@ -27,7 +27,7 @@ import numpy as np
 
 from streamrec.artifact import Artifact, ArtifactError
 from streamrec.blend import DEFAULT_WEIGHT
-from streamrec.features import FEATURES, ViewerHistory, feature_rows
+from streamrec.features import FEATURES, ViewerHistory, ViewerRow, feature_rows, viewer_row
 from streamrec.popularity import PopularityRanker
 from streamrec.topn import top_k
 from streamrec.trees import ModelFormatError, TreeEnsemble
@@ -107,14 +107,22 @@ class LiveRanker:
     popularity_rank: np.ndarray
 
     def rank(
-        self, row: int | None, allowed: np.ndarray, als_scores: np.ndarray, k: int
+        self,
+        row: int | ViewerRow | None,
+        allowed: np.ndarray,
+        als_scores: np.ndarray,
+        k: int,
+        now: int | None = None,
     ) -> np.ndarray:
-        """The best ``k`` of ``allowed`` (item indices) for the viewer at ``row``."""
+        """The best ``k`` of ``allowed`` (item indices) for the viewer at ``row`` (a model row,
+        the viewer's history itself, or None); recencies count from ``now`` (default: the
+        history's)."""
         if len(allowed) == 0:
             return allowed
-        watch = _watch_of(self.history, row, allowed)
+        viewer = viewer_row(self.history, row)
+        watch = _watch_of(viewer, allowed)
         picked = candidates(allowed, als_scores, watch, self.popularity_rank)
-        x = feature_rows(self.history, row, allowed[picked], als_scores[picked])
+        x = feature_rows(self.history, viewer, allowed[picked], als_scores[picked], now)
         order = picked[np.lexsort((allowed[picked], -self.trees.predict(x)))]
         if len(order) >= k or len(picked) == len(allowed):
             return allowed[order[:k]]
@@ -124,7 +132,9 @@ class LiveRanker:
         others = others[top_k(als_scores[others], k - len(order))]
         return allowed[np.concatenate((order, others))]
 
-    def scores(self, row: int | None, allowed: np.ndarray, als_scores: np.ndarray) -> np.ndarray:
+    def scores(
+        self, row: int | ViewerRow | None, allowed: np.ndarray, als_scores: np.ndarray
+    ) -> np.ndarray:
         """A score per allowed streamer whose order is :meth:`rank`'s (for evaluation)."""
         ranked = self.rank(row, allowed, als_scores, len(allowed))
         out = np.empty(len(allowed), dtype=np.float64)
@@ -164,17 +174,16 @@ def from_artifact(artifact: Artifact) -> LiveRanker | None:
     return LiveRanker(trees, history, PopularityRanker.from_order(artifact.popular).ranks())
 
 
-def _watch_of(history: ViewerHistory, row: int | None, items: np.ndarray) -> np.ndarray:
+def _watch_of(viewer: ViewerRow | None, items: np.ndarray) -> np.ndarray:
     """The viewer's watch steps on each of the sorted ``items``."""
     out = np.zeros(len(items), dtype=np.float32)
-    if row is None:
+    if viewer is None or len(items) == 0:
         return out
-    start, stop = history.watch.indptr[row], history.watch.indptr[row + 1]
-    own = history.watch.indices[start:stop]
+    own = viewer.items
     position = np.searchsorted(items, own)
     position[position == len(items)] = 0
     found = items[position] == own
-    out[position[found]] = history.watch.data[start:stop][found]
+    out[position[found]] = viewer.watch[found]
     return out
 
 
@@ -208,7 +217,7 @@ def query_features(
         zip(queries.rows, queries.live, queries.target, strict=True)
     ):
         scores = item_factors[live] @ user_factors[row]
-        watch = _watch_of(history, int(row), live)
+        watch = _watch_of(viewer_row(history, int(row)), live)
         picked = candidates(live, scores, watch, popularity_rank)
         label = (live[picked] == target).astype(np.float32)
         if not label.any() or len(picked) < 2:

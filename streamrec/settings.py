@@ -93,8 +93,9 @@ class Settings(BaseSettings):
     # Who is live: the live set the stream directory feeds (PUT/PATCH /live).
     live_token: SecretStr = Field(
         SecretStr(""),
-        description="Bearer token for PUT and PATCH /live (the stream directory); empty "
-        "disables them (404). GET /live is a read route (api_key).",
+        description="Bearer token of the live layer's write routes: PUT and PATCH /live (the "
+        "stream directory) and POST /events (watch events); empty disables them (404). GET "
+        "/live is a read route (api_key).",
     )
     live_ttl: float = Field(
         0.0,
@@ -115,6 +116,62 @@ class Settings(BaseSettings):
         False,
         description="Whether lists contain only live streamers when a request does not say "
         "(live_only); true answers 409 until the live set is fed.",
+    )
+
+    # What viewers watch: POST /events, the event log and the in-memory overlay.
+    event_log_dir: Path = Field(
+        Path("data/events"),
+        description="Folder of the event log (POST /events appends there before answering; "
+        "python als_fit.py --data it as training data).",
+    )
+    event_log_segment_bytes: int = Field(
+        64 << 20, ge=1 << 16, description="A log segment is sealed at this size (bytes)."
+    )
+    event_log_segment_seconds: float = Field(
+        600.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="A log segment is also sealed at this age (seconds).",
+    )
+    event_log_max_bytes: int = Field(
+        10 << 30,
+        ge=0,
+        description="Most bytes of log segments no loaded model was trained on; beyond it POST "
+        "/events answers 503 until a retrained model is loaded. 0 = no bound.",
+    )
+    event_log_retention_hours: float = Field(
+        168.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Segments the loaded model was trained on are removed this long after "
+        "they were sealed.",
+    )
+    events_max_rows: int = Field(
+        50_000, ge=1, le=1_000_000, description="Most rows in one POST /events batch."
+    )
+    events_max_body_bytes: int = Field(
+        8 << 20, ge=1024, le=1 << 30, description="Largest POST /events body (bytes)."
+    )
+    events_max_inflight: int = Field(
+        8,
+        ge=1,
+        le=1024,
+        description="POST /events batches handled at once; more are answered 503 with Retry-After.",
+    )
+    events_max_in_memory: int = Field(
+        1_000_000,
+        ge=1,
+        description="Most sessions the overlay holds in memory (about 250 bytes each); beyond "
+        "it the viewers seen least recently are evicted (their events stay in the log).",
+    )
+    events_open_max_steps: int = Field(
+        144, ge=1, description="Longest an open session counts, in steps (144 = a day)."
+    )
+    events_popular_steps: int = Field(
+        6,
+        ge=1,
+        description="Window of 'popular now' in steps: distinct viewers per streamer among "
+        "sessions started that recently order the popular lists.",
     )
 
     factors: int = Field(64, ge=1, le=1024, description="ALS latent factors.")

@@ -561,6 +561,7 @@ def _flag_rows(raw: DataFrame) -> DataFrame:
         ("wrong_field_count", F.col(_CORRUPT).isNotNull()),
         ("empty_field", (F.length(user) == 0) | (F.length(name) == 0)),
         ("bad_user_id", ~user.rlike(_USER_ID_PATTERN)),
+        ("open_session", (F.length(stop) == 0) & start.rlike(_TIME_PATTERN)),
         ("bad_time", ~(start.rlike(_TIME_PATTERN) & stop.rlike(_TIME_PATTERN))),
         ("stop_before_start", start.cast("int") > stop.cast("int")),
     ]

@@ -85,3 +85,62 @@ def test_contradictory_or_bad_flags_are_one_line_errors(
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert not model.exists()
+
+
+def test_several_inputs_are_read_together_and_sealed_segments_recorded(
+    tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events"
+    events.mkdir()
+    sealed = events / "events-0000000001.csv"
+    sealed.write_text("".join(f"{10**9 + k},{k},evented,{k},{k + 2}\n" for k in range(5)))
+    (events / "events-0000000002.csv").write_text("")  # sealed and empty: read, costs nothing
+    (events / "events-0000000003.csv.open").write_text("7,7,only_open,1,2\n")  # not read
+    model = tmp_path / "model.npz"
+    argv = ["--data", str(tiny_csv), "--data", str(events), "--model", str(model), "--quiet"]
+    assert als_fit([*argv, "--factors", "4", "--iterations", "2", "--no-ranker"]) == 0
+    loaded = artifact.load(model)
+    meta = loaded.metadata["data"]
+    tiny_rows = sum(1 for line in tiny_csv.read_text().splitlines() if line.strip())
+    assert meta["path"] == str(tiny_csv) and meta["paths"] == [str(tiny_csv), str(events)]
+    assert meta["rows_read"] in (tiny_rows + 5, tiny_rows + 4)  # a header is not a row
+    assert meta["event_segments"] == {
+        "events-0000000001.csv": sealed.stat().st_size,
+        "events-0000000002.csv": 0,
+    }
+    names = set(loaded.streamer_names)
+    assert "evented" in names and "only_open" not in names
+    alone = tmp_path / "alone.npz"
+    assert als_fit([*_argv(tiny_csv, alone), "--factors", "4", "--iterations", "2"]) == 0
+    alone_meta = artifact.load(alone).metadata["data"]
+    assert alone_meta["paths"] == [str(tiny_csv)] and alone_meta["event_segments"] == {}
+    assert alone_meta["fingerprint"] != meta["fingerprint"]
+
+
+def test_a_bad_one_of_several_inputs_is_named(
+    tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model.npz"
+    empty_folder = tmp_path / "empty"
+    empty_folder.mkdir()
+    for bad, message in (
+        (tmp_path / "none.csv", f"data file not found: {tmp_path / 'none.csv'}"),
+        (
+            empty_folder,
+            f"data path is a directory with no sessions file (*.csv, *.csv.gz, "
+            f"*.parquet): {empty_folder}",
+        ),
+    ):
+        assert als_fit(["--data", str(tiny_csv), *_argv(bad, model)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"error: {message}"
+        assert not model.exists()
+
+
+def test_spark_refuses_several_inputs_in_one_line(
+    tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--engine", "spark", "--data", str(tiny_csv), *_argv(tiny_csv, tmp_path / "m.npz")]
+    assert als_fit(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: --engine spark reads one --data input, got 2: {tiny_csv}, {tiny_csv}"

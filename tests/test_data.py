@@ -51,6 +51,8 @@ def test_read_sessions_counts_each_drop_reason(tmp_path: Path) -> None:
         "7,15,good,1,2,9",  # wrong_field_count
         "",  # blank lines are not rows
         "8,16,other,3,3",
+        "9,17,good,3,",  # open_session: still being watched (the event log's open rows)
+        "10,17,good,x,",  # bad_time
     ]
     sessions, report = read_sessions(write_csv(tmp_path / "s.csv", lines))
     assert report.dropped == {
@@ -60,11 +62,12 @@ def test_read_sessions_counts_each_drop_reason(tmp_path: Path) -> None:
         "wrong_field_count": 2,
         "empty_field": 1,
         "bad_user_id": 2,
-        "bad_time": 1,
+        "open_session": 1,
+        "bad_time": 2,
         "stop_before_start": 1,
         "duplicate": 1,
     }
-    assert report.rows_read == 10 and report.rows_kept == 2
+    assert report.rows_read == 12 and report.rows_kept == 2
     assert sorted(sessions["user_id"]) == [1, 8]
     assert "duplicate=1" in report.summary()
 

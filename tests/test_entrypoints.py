@@ -81,7 +81,10 @@ def test_platform_refuses_pickled_model(tmp_path: Path) -> None:
 
 def test_als_fit_directory_as_data_says_so(tmp_path: Path) -> None:
     result = run("als_fit.py", "--data", str(tmp_path), "--model", str(tmp_path / "m.npz"))
-    one_line_error(result, f"data path is a directory, not a sessions file: {tmp_path}")
+    one_line_error(
+        result,
+        f"data path is a directory with no sessions file (*.csv, *.csv.gz, *.parquet): {tmp_path}",
+    )
 
 
 def test_als_fit_unreadable_data_says_it_cannot_read_it(tmp_path: Path) -> None:

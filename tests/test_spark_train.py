@@ -45,6 +45,7 @@ BAD_ROWS = [
     "1,2,3",  # wrong_field_count
     "5,6,,1,2",  # empty_field
     "abc,1,someone,1,2",  # bad_user_id
+    "7,1,someone,3,",  # open_session
     "7,1,someone,a,2",  # bad_time
     "7,1,someone,5,2",  # stop_before_start
 ]

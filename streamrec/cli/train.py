@@ -12,7 +12,7 @@ from typing import Any
 
 import implicit
 
-from streamrec import artifact, data
+from streamrec import artifact, data, event_log, loader
 from streamrec.cli import fail, load_settings
 from streamrec.precompute import with_top_lists
 from streamrec.settings import Settings
@@ -40,7 +40,15 @@ def build_parser() -> argparse.ArgumentParser:
         "hyperparameters on the latest sessions, learn the live ranker, refit on all data.",
         formatter_class=_DefaultsShown,
     )
-    parser.add_argument("--data", type=Path, default=settings.data_path, help="sessions CSV")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        action="append",
+        default=None,
+        help="sessions CSV or Parquet file, or a folder of them (such as the event log's, "
+        "whose sealed segments are read); give it several times to read them together "
+        f"(default {settings.data_path})",
+    )
     parser.add_argument("--model", type=Path, default=settings.model_path, help="artifact path")
     fixed = "; giving any hyperparameter trains exactly what is given, without the search"
     for name, kind, extra in (
@@ -179,6 +187,8 @@ def _reg_param(text: str) -> float | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.data is None:
+        args.data = [load_settings().data_path]
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         plan = training_plan(args, load_settings())
@@ -205,19 +215,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _message(exc: Exception, data_path: Path, model_path: Path) -> str:
+def _message(exc: Exception, data_paths: Sequence[Path], model_path: Path) -> str:
     """The one-line error for a failed run: which file it is about, and why."""
-    if isinstance(exc, data.DataError) and data_path.is_dir():
-        return f"data path is a directory, not a sessions file: {data_path}"
+    if isinstance(exc, data.DataError):
+        for path in data_paths:
+            if str(exc) == f"no *.csv or *.parquet files in folder {path}":
+                return (
+                    "data path is a directory with no sessions file (*.csv, *.csv.gz, "
+                    f"*.parquet): {path}"
+                )
     if isinstance(exc, OSError):
-        if exc.filename is not None and Path(exc.filename) == data_path:
-            return f"cannot read data file {data_path}: {exc.strerror or exc}"
+        if exc.filename is not None and _is_input(Path(exc.filename), data_paths):
+            return f"cannot read data file {exc.filename}: {exc.strerror or exc}"
         return f"cannot write {model_path}: {exc}"
     return str(exc)
 
 
+def _is_input(file: Path, data_paths: Sequence[Path]) -> bool:
+    """``file`` is one of the inputs, or a file in an input folder."""
+    return any(file == path or (path.is_dir() and file.parent == path) for path in data_paths)
+
+
 def train(
-    data_path: Path,
+    data_path: Path | Sequence[Path],
     model_path: Path,
     plan: TrainingPlan | ALSParams,
     show_progress: bool = False,
@@ -234,9 +254,20 @@ def train(
     fits the plan's parameters as given, with ``spark_reg_param`` as its ``regParam`` (None:
     mapped from ``regularization`` by :func:`streamrec.spark_train.spark_reg_param`), and
     trains no ranker.
+
+    ``data_path`` is one input or several, read together (:func:`streamrec.data.read_sessions`;
+    the Spark engine reads one). The artifact's ``data`` metadata records them (``path`` is the
+    first, ``paths`` all), a fingerprint of the files read, and the sealed event-log segments
+    among them (``event_segments``, :func:`streamrec.event_log.consumed_segments`).
     """
     if engine not in ("implicit", "spark"):
         raise ValueError(f"engine must be 'implicit' or 'spark', got {engine!r}")
+    inputs = [Path(data_path)] if isinstance(data_path, str | Path) else list(map(Path, data_path))
+    if not inputs:
+        raise data.DataError("no data file given")
+    if engine == "spark" and len(inputs) > 1:
+        shown = ", ".join(map(str, inputs))
+        raise ValueError(f"--engine spark reads one --data input, got {len(inputs)}: {shown}")
     if isinstance(plan, ALSParams):
         plan = TrainingPlan(params=plan, tune=False)
     started = time.perf_counter()
@@ -244,7 +275,7 @@ def train(
     report_lines: list[str] = []
     if engine == "spark":
         params = plan.params
-        run = fit_spark(data_path, params, master=spark_master, reg_param=spark_reg_param)
+        run = fit_spark(inputs[0], params, master=spark_master, reg_param=spark_reg_param)
         interactions, report = run.interactions, run.report
         user_factors, item_factors = run.user_factors, run.item_factors
         loaded = started + run.load_seconds
@@ -256,7 +287,7 @@ def train(
         }
         engine_name = f"spark {run.spark_version} on {spark_master} (regParam {run.reg_param:.4g})"
     else:
-        sessions, report = data.read_sessions(data_path)
+        sessions, report = data.read_sessions(inputs)
         loaded = time.perf_counter()
         training = train_pipeline(sessions, plan, show_progress, echo)
         del sessions
@@ -271,6 +302,8 @@ def train(
         if training.tuning is not None:
             report_lines.append(training.tuning.table(limit=10))
     fitted = time.perf_counter()
+    # The files read, not the folders resolved again: a segment sealed meanwhile was not read.
+    files = [Path(f) for f in report.inputs] or _resolve(inputs)
 
     model = artifact.from_training(
         interactions,
@@ -279,10 +312,12 @@ def train(
         **engine_info,
         params=params.as_dict(),
         data={
-            "path": str(data_path),
-            "fingerprint": data.fingerprint(data_path),
+            "path": str(inputs[0]),
+            "paths": [str(path) for path in inputs],
+            "fingerprint": data.fingerprint(files),
             "rows_read": report.rows_read,
             "rows_dropped": report.dropped,
+            "event_segments": event_log.consumed_segments(files),
         },
         **extra,
     )
@@ -305,7 +340,7 @@ def train(
     return "\n".join(
         [
             *report_lines,
-            f"data       {data_path}: {report.summary()}",
+            f"data       {', '.join(map(str, inputs))}: {report.summary()}",
             f"matrix     {users:,} users x {items:,} streamers, "
             f"{interactions.user_items.nnz:,} non-zeros",
             f"params     {engine_name}: {params.as_dict()}",
@@ -315,3 +350,10 @@ def train(
             f"artifact   {model_path} ({size_mb:.1f} MB), version {model.model_version}",
         ]
     )
+
+
+def _resolve(inputs: Sequence[Path]) -> list[Path]:
+    try:
+        return loader.resolve(inputs)
+    except loader.InputError as exc:
+        raise data.DataError(str(exc)) from exc

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.concurrency import run_in_threadpool
 from threadpoolctl import threadpool_limits
 
 from streamrec.serving.live_filter import LiveFilters
@@ -20,7 +22,15 @@ from streamrec.serving.middleware import BodySizeLimit, validation_error_handler
 from streamrec.serving.monitoring import HttpMetrics, Monitoring
 from streamrec.serving.recommender import Recommender
 from streamrec.serving.reload import ModelStore, load_recommender
-from streamrec.serving.routes import admin, docs, live, operations, recommendations, streamers
+from streamrec.serving.routes import (
+    admin,
+    docs,
+    events,
+    live,
+    operations,
+    recommendations,
+    streamers,
+)
 from streamrec.serving.routing import JSONBodyRoute, method_not_allowed
 from streamrec.serving.schemas import MAX_BODY_BYTES
 from streamrec.serving.security import (
@@ -29,6 +39,7 @@ from streamrec.serving.security import (
     BearerTokenGuard,
     FailureThrottle,
 )
+from streamrec.serving.watch_events import WatchEvents
 from streamrec.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -53,11 +64,20 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     monitoring = Monitoring()
     live_state = InProcessLiveState(settings.live_ttl, settings.live_max_streamers)
     monitoring.watch_live(live_state)
+    writable = bool(settings.live_token.get_secret_value())
+    # Watch events need the live layer's write token: without it, POST /events is off.
+    watch = WatchEvents(settings, monitoring.event_rows) if writable else None
+    build = partial(load_recommender, settings=settings)
+    on_swap = monitoring.model_loaded
+    if watch is not None:
+        monitoring.watch_events(watch)
+        build = partial(_attached, build, watch)
+        on_swap = partial(_swapped, monitoring, watch)
     store = ModelStore(
         settings.model_path,
-        partial(load_recommender, settings=settings),
+        build,
         recommender,
-        on_swap=monitoring.model_loaded,
+        on_swap=on_swap,
         on_failure=monitoring.load_failed,
     )
 
@@ -69,6 +89,8 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
             if recommender is None:
                 store.load()
             model = store.current
+            if watch is not None:  # replays the events the model was not trained on
+                await run_in_threadpool(watch.start, model)
             logger.info(
                 "serving model %s (%d users, %d streamers); precomputed lists: %s",
                 model.model_version,
@@ -89,6 +111,8 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
                     with contextlib.suppress(asyncio.CancelledError):
                         await watcher
                 store.close()
+                if watch is not None:
+                    watch.close()
 
     app = FastAPI(
         title="streamrec",
@@ -111,9 +135,8 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     # the whole request.
     recommendations.register(app)
     streamers.register(app)
-    live.register(
-        app, LiveFilters(live_state), writable=bool(settings.live_token.get_secret_value())
-    )
+    live.register(app, LiveFilters(live_state), writable=writable)
+    events.register(app, watch)
     operations.register(app)
     if settings.admin_token.get_secret_value():
         admin.register(app)
@@ -127,10 +150,12 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(405, method_not_allowed)
     # The live set's writes may be larger; only where they are on, behind their token.
-    live_bytes = {"/live": live_body_bytes(settings.live_max_streamers)}
-    writable = bool(settings.live_token.get_secret_value())
+    write_bytes = {
+        "/live": live_body_bytes(settings.live_max_streamers),
+        "/events": settings.events_max_body_bytes,
+    }
     app.add_middleware(
-        BodySizeLimit, max_bytes=MAX_BODY_BYTES, paths=live_bytes if writable else {}
+        BodySizeLimit, max_bytes=MAX_BODY_BYTES, paths=write_bytes if writable else {}
     )
     # Outside the body limit: the write routes' tokens are checked before any body is read.
     for setting, routes, label in (
@@ -151,3 +176,15 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
         app.add_middleware(APIKeyGuard, api_key=api_key, throttle=FailureThrottle())
     app.add_middleware(HttpMetrics, monitoring=monitoring)  # outermost: sees every response
     return app
+
+
+def _attached(build: Callable[[Path], Recommender], watch: WatchEvents, path: Path) -> Recommender:
+    """A newly loaded model that reads the overlay from its first request."""
+    model = build(path)
+    model.attach(watch.overlay)
+    return model
+
+
+def _swapped(monitoring: Monitoring, watch: WatchEvents, model: Recommender) -> None:
+    monitoring.model_loaded(model)
+    watch.model_swapped(model)

@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from streamrec.serving.live_state import LiveState
 from streamrec.serving.recommender import Recommender
+from streamrec.serving.watch_events import WatchEvents
 
 # Request latencies in seconds: the service answers in about a millisecond, batches take longer.
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -94,6 +95,25 @@ class Monitoring:
         self._live_age = Gauge(
             "streamrec_live_change_age_seconds",
             "Seconds since the live set last changed (before the first write: since start-up).",
+            registry=self.registry,
+        )
+        self._event_rows = Counter(
+            "streamrec_event_rows",
+            "POST /events rows by outcome: accepted, or the reason they were dropped.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self._overlay = Gauge(
+            "streamrec_overlay",
+            "What the overlay holds since the model: sessions, open sessions, viewers, and "
+            "viewers evicted at its memory bound (since start-up).",
+            ["what"],
+            registry=self.registry,
+        )
+        self._event_log = Gauge(
+            "streamrec_event_log_bytes",
+            "Bytes of event log segments: all, and not yet trained on by the loaded model.",
+            ["what"],
             registry=self.registry,
         )
         # Resolving labels costs more than the update itself: each child is resolved once.
@@ -151,6 +171,25 @@ class Monitoring:
         self._live_age.set_function(
             lambda: time.time() - (state.snapshot().changed_at or state.started_at)
         )
+
+    def watch_events(self, watch: WatchEvents) -> None:
+        """Read the overlay's and the event log's sizes at each scrape."""
+        overlay = watch.overlay
+        for what, read in (
+            ("sessions", lambda: overlay.events),
+            ("open_sessions", lambda: overlay.open_sessions),
+            ("viewers", lambda: overlay.viewers),
+            ("evicted_viewers", lambda: overlay.evicted_viewers),
+        ):
+            self._overlay.labels(what).set_function(read)
+        for what in ("bytes", "unconsumed_bytes"):
+            self._event_log.labels("all" if what == "bytes" else "unconsumed").set_function(
+                lambda what=what: watch.log.stats().get(what, 0)
+            )
+
+    def event_rows(self, outcome: str, rows: int) -> None:
+        """Count ``rows`` rows of POST /events as ``outcome`` (accepted or a drop reason)."""
+        self._event_rows.labels(outcome).inc(rows)
 
     def load_failed(self, error: Exception) -> None:
         """Count a model file that could not be loaded."""

@@ -36,9 +36,12 @@ import scipy.sparse as sp
 from streamrec import precompute, topn
 from streamrec.artifact import Artifact
 from streamrec.blend import DEFAULT_WEIGHT, bonus, check_weight
+from streamrec.features import ViewerRow
 from streamrec.foldin import FoldIn, params_from_metadata
 from streamrec.popularity import PopularityRanker
 from streamrec.ranker import LiveRanker, from_artifact
+from streamrec.serving.fresh import FreshViewer, FreshViewers
+from streamrec.serving.overlay import Overlay, PopularNow
 
 logger = logging.getLogger(__name__)
 
@@ -190,6 +193,13 @@ class Recommender:
         self._item_norms = np.where(norms > 0, norms, 1).astype(np.float32)
         self._fold_in = FoldIn(self._item_factors, params_from_metadata(self.metadata))
         self._live_ranker: LiveRanker | None = from_artifact(artifact)
+        ranker_history = self._live_ranker.history if self._live_ranker is not None else None
+        self.data_now = ranker_history.now if ranker_history is not None else 0
+        self._fresh = FreshViewers(
+            self._index, self._watched, ranker_history, self._fold_in, self.data_now
+        )
+        self.overlay: Overlay | None = None
+        self._popular_now: tuple[PopularNow, PopularityRanker, np.ndarray] | None = None
         self.top_n = top_n
         self._threads = threads
         self._gate = precompute_gate
@@ -218,6 +228,11 @@ class Recommender:
     def live_ranking(self) -> Literal["ranker", "blend"]:
         """What orders lists that keep watched streamers: the learned ranker or the blend."""
         return "blend" if self._live_ranker is None else "ranker"
+
+    def attach(self, overlay: Overlay | None) -> None:
+        """Serve with the viewers' events since training (see :mod:`streamrec.serving.fresh`)
+        and the overlay's "popular now" ordering the popular lists; None detaches."""
+        self.overlay = overlay
 
     @property
     def precomputed_users(self) -> int:
@@ -305,6 +320,11 @@ class Recommender:
         if row < len(self._user_ids) and self._user_ids[row] == user_id:
             return row
         return None
+
+    def unknown_names(self, names: Iterable[str]) -> int:
+        """How many distinct ``names`` the model does not know."""
+        index = self._index
+        return sum(name not in index for name in set(names))
 
     def watched(self, row: int) -> np.ndarray:
         """Streamer indices (sorted) the user at ``row`` watched in training."""
@@ -422,6 +442,12 @@ class Recommender:
         known = rows < self.n_users
         known[known] = self._user_ids[rows[known]] == ids[known]
         lists: list[np.ndarray | None] = [None] * len(ids)
+        fresh: dict[int, Recommendation] = {}
+        if self.overlay is not None:  # viewers with events since training, one by one
+            for j, user_id in enumerate(ids.tolist()):
+                if self.overlay.viewer(user_id) is not None:
+                    fresh[j] = self.recommend(user_id, k, exclude_watched, filters, repeat_weight)
+                    known[j] = False
         pending = []
         for j in np.flatnonzero(known).tolist():
             if filters.available is None:
@@ -440,7 +466,9 @@ class Recommender:
         popular = self._popular_list(k, filters, _NONE)
         results = []
         for j, items in enumerate(lists):
-            if items is None:
+            if j in fresh:
+                results.append(fresh[j])
+            elif items is None:
                 results.append(self._result(popular, "popular", filters))
             else:
                 watched = self.watched(int(rows[j])) if exclude_watched else _NONE
@@ -586,6 +614,11 @@ class Recommender:
     ) -> Recommendation | None:
         _check_k(k)
         row = self.user_index(user_id)
+        fresh = self._fresh_viewer(user_id, row)
+        if fresh is not None:
+            return self._recommend_fresh(
+                fresh, row is None, k, exclude_watched, filters, weight, scan
+            )
         if row is None:
             return self._result(self._popular_list(k, filters, _NONE), "popular", filters)
         if weight is None:  # the live ranker scores every allowed streamer: a catalogue scan
@@ -604,6 +637,38 @@ class Recommender:
             ranked = self._rank(user, k, filters, watched, boost)
         return self._finish(ranked, k, filters, watched, "als")
 
+    def _fresh_viewer(self, user_id: int, row: int | None) -> FreshViewer | None:
+        """The viewer's history merged with their events, when the overlay has any."""
+        overlay = self.overlay
+        if overlay is None:
+            return None
+        events = overlay.viewer(user_id)
+        return None if events is None else self._fresh.get(user_id, row, events)
+
+    def _recommend_fresh(
+        self,
+        fresh: FreshViewer,
+        folded: bool,
+        k: int,
+        exclude_watched: bool,
+        filters: Filters,
+        weight: float | None,
+        scan: bool,
+    ) -> Recommendation | None:
+        """A viewer with events since training: ranked on their merged history and re-solved
+        factors (no precomputed list holds them). None when that needs a scan and ``scan`` is
+        off."""
+        if not scan and filters.available is None:
+            return None
+        source: Source = "als-foldin" if folded else "als"
+        if weight is None:
+            return self._rank_live(fresh.history, k, filters, fresh.factors, fresh.now, source)
+        history = fresh.history
+        watched = history.items if exclude_watched else _NONE
+        boost = (history.items, bonus(history.watch, weight)) if weight else None
+        ranked = self._rank(fresh.factors, k, filters, watched, boost)
+        return self._finish(ranked, k, filters, watched, source)
+
     def _rank(
         self,
         user: np.ndarray,
@@ -617,10 +682,21 @@ class Recommender:
             return self._rank_available(user, filters, watched, k, boost)
         return self._rank_all(user, k, np.union1d(watched, filters.exclude), boost)
 
-    def _rank_live(self, row: int, k: int, filters: Filters) -> Recommendation:
-        """The live ranker's list for a known user, watched streamers kept."""
+    def _rank_live(
+        self,
+        row: int | ViewerRow,
+        k: int,
+        filters: Filters,
+        user: np.ndarray | None = None,
+        now: int | None = None,
+        source: Source = "als",
+    ) -> Recommendation:
+        """The live ranker's list for a known user (or a merged history with its factors
+        ``user``), watched streamers kept."""
         assert self._live_ranker is not None
-        user = self._user_factors[row]
+        if user is None:
+            assert isinstance(row, int)
+            user = self._user_factors[row]
         if filters.available is not None:
             allowed = self._allowed(filters, _NONE)
             factors = filters.available_factors
@@ -633,8 +709,8 @@ class Recommender:
             factors = self._item_factors if len(allowed) == self.n_items else None
             if factors is None:
                 factors = self._item_factors[allowed]
-        ranked = self._live_ranker.rank(row, allowed, factors @ user, k)
-        return self._finish(ranked, k, filters, _NONE, "als")
+        ranked = self._live_ranker.rank(row, allowed, factors @ user, k, now)
+        return self._finish(ranked, k, filters, _NONE, source)
 
     def _from_prefix(
         self, row: int, k: int, exclude_watched: bool, exclude: np.ndarray, weight: float
@@ -756,12 +832,33 @@ class Recommender:
         return allowed
 
     def _popular_list(self, k: int, filters: Filters, skip: np.ndarray) -> np.ndarray:
-        """The ``k`` most popular allowed items that are not in ``skip``."""
+        """The ``k`` most popular allowed items that are not in ``skip``: by "popular now"
+        (recent distinct viewers, from the overlay) first, then by the model's popularity."""
+        popular, ranks = self._popularity()
         if filters.available is None:
             # top() needs neither sorted nor distinct items: no union1d on the cold-start GET.
-            return self._popular.top(k, exclude=np.concatenate((skip, filters.exclude)))
+            return popular.top(k, exclude=np.concatenate((skip, filters.exclude)))
         allowed = self._allowed(filters, np.unique(skip))
-        return allowed[np.argsort(self._popularity_rank[allowed], kind="stable")[:k]]
+        return allowed[np.argsort(ranks[allowed], kind="stable")[:k]]
+
+    def _popularity(self) -> tuple[PopularityRanker, np.ndarray]:
+        """The popularity order in force, and each item's rank in it."""
+        now = self.overlay.popular_now() if self.overlay is not None else None
+        if now is None:
+            return self._popular, self._popularity_rank
+        cached = self._popular_now
+        if cached is not None and cached[0] is now:
+            return cached[1], cached[2]
+        recent = np.zeros(self.n_items, dtype=np.float32)
+        get = self._index.get
+        items = np.fromiter((get(n, -1) for n in now.names), np.int64, len(now.names))
+        known = items >= 0
+        recent[items[known]] = now.viewers[known]
+        order = np.lexsort((self._popularity_rank, -recent)).astype(np.int32)
+        popular = PopularityRanker.from_order(order)
+        ranks = popular.ranks()
+        self._popular_now = (now, popular, ranks)
+        return popular, ranks
 
     def _finish(
         self, ranked: np.ndarray, k: int, filters: Filters, watched: np.ndarray, source: Source

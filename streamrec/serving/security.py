@@ -23,8 +23,8 @@ OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/docs
 """Paths that never need the API key: probes, metrics and the API's documentation."""
 OPEN_PREFIXES = ("/docs/", "/admin/")
 """Path prefixes that never need it: documentation assets; admin routes have their own token."""
-OWN_TOKEN_ROUTES = frozenset({("PUT", "/live"), ("PATCH", "/live")})
-"""Routes (method, path) that never need it: the live set's writes have their own token."""
+OWN_TOKEN_ROUTES = frozenset({("PUT", "/live"), ("PATCH", "/live"), ("POST", "/events")})
+"""Routes (method, path) that never need it: the live layer's writes have their own token."""
 
 
 class FailureThrottle:

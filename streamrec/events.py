@@ -1,0 +1,184 @@
+"""Watch events as the service receives them: batches of sessions, validated as files are.
+
+A batch holds rows in the Twitch columns (``user_id, stream_id, streamer_name, time_start,
+time_stop``), as CSV text or as JSON. Both go through the CSV loader's own plan
+(:func:`streamrec.loader.csv_rows`), so a row is accepted or dropped for exactly the reasons a
+training file's row would be, and counted under the same names; JSON rows are first rendered
+as CSV lines (fields quoted by CSV rules).
+
+A row whose only empty field is ``time_stop`` is an **open session**: the viewer is still
+watching. The loader drops it from training (``open_session``); here it is accepted, and counts
+until a row with the same ``user_id, stream_id, streamer_name, time_start`` and a ``time_stop``
+closes it (see :mod:`streamrec.serving.overlay`).
+
+The accepted rows are also returned as the lines to append to the event log: each as it came
+(CSV, without its line end) or as rendered (JSON), so the log is training data in the same
+format (:func:`log_lines`).
+
+Nothing here knows about models or HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import orjson
+import polars as pl
+
+from streamrec import loader
+from streamrec.loader import CODE, COLUMNS, DROP_REASONS
+
+OPEN = -1
+"""``time_stop`` of an open session."""
+
+_ACCEPTED = (0, CODE["open_session"])
+
+
+class EventsError(ValueError):
+    """A batch that cannot be read at all (not JSON, no ``sessions`` list, no rows)."""
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """The accepted rows of a batch, its drop counts, and the lines to log.
+
+    ``time_stop`` is :data:`OPEN` for open sessions; ``stream_key`` is the stream id as the
+    loader keys it (the id when it is a non-negative integer, else a hash of it).
+    """
+
+    user_id: np.ndarray
+    stream_key: np.ndarray
+    streamer_name: list[str]
+    time_start: np.ndarray
+    time_stop: np.ndarray
+    lines: list[str]
+    rows: int
+    dropped: dict[str, int]
+
+    @property
+    def accepted(self) -> int:
+        return len(self.user_id)
+
+    @property
+    def open(self) -> int:
+        return int((self.time_stop == OPEN).sum())
+
+    def subset(self, rows: np.ndarray) -> EventBatch:
+        """The accepted rows at positions ``rows`` (counts unchanged)."""
+        return EventBatch(
+            self.user_id[rows],
+            self.stream_key[rows],
+            [self.streamer_name[j] for j in rows.tolist()],
+            self.time_start[rows],
+            self.time_stop[rows],
+            [self.lines[j] for j in rows.tolist()],
+            self.rows,
+            self.dropped,
+        )
+
+
+def from_csv(body: bytes) -> EventBatch:
+    """Validate CSV text: the five columns, one row a line, an optional header.
+
+    Raises
+    ------
+    EventsError
+        The text holds no row at all.
+    """
+    header = _has_header(body)
+    try:
+        rows = loader.csv_rows(body, header, 0, keep_line=True).collect()
+    except pl.exceptions.PolarsError as exc:  # pragma: no cover - the plan reads any bytes
+        raise EventsError(f"cannot read the rows: {loader._one_line(exc)}") from exc
+    if rows.height == 0:
+        raise EventsError("the body holds no rows")
+    reasons = rows["reason"].to_numpy().copy()
+    accepted = np.isin(reasons, _ACCEPTED)
+    keep = loader.first_of_each(rows.filter(pl.Series(accepted)))
+    if keep is not None:  # exact repeats within the batch
+        reasons[np.flatnonzero(accepted)[~keep]] = CODE["duplicate"]
+        accepted = np.isin(reasons, _ACCEPTED)
+    counts = np.bincount(reasons, minlength=len(DROP_REASONS) + 1)
+    dropped = {
+        reason: int(counts[code])
+        for reason, code in CODE.items()
+        if reason != "open_session" and counts[code]
+    }
+    valid = rows.filter(pl.Series(accepted))
+    lines = valid["line"].str.strip_chars_end("\r").str.strip_chars_start("\ufeff")
+    return EventBatch(
+        user_id=valid["user_id"].to_numpy().astype(np.int64),
+        stream_key=valid["stream_key"].to_numpy().astype(np.int64),
+        streamer_name=valid["streamer_name"].cast(pl.String).to_list(),
+        time_start=valid["time_start"].to_numpy().astype(np.int32),
+        time_stop=valid["time_stop"].fill_null(OPEN).to_numpy().astype(np.int32),
+        lines=lines.to_list(),
+        rows=rows.height,
+        dropped=dropped,
+    )
+
+
+def from_json(body: bytes, max_rows: int) -> EventBatch:
+    """Validate ``{"sessions": [...]}``: each row an object with the five columns as keys (a
+    missing or null ``time_stop``: open) or an array of five values.
+
+    Raises
+    ------
+    EventsError
+        The body is not such an object, or holds more than ``max_rows`` rows, or none.
+    """
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise EventsError(f"the body is not valid JSON: {exc}") from exc
+    sessions = payload.get("sessions") if isinstance(payload, dict) else None
+    if not isinstance(sessions, list):
+        raise EventsError('the body must be an object with a "sessions" list')
+    if len(sessions) > max_rows:
+        raise EventsError(f"{len(sessions)} sessions in one batch; at most {max_rows}")
+    if not sessions:
+        raise EventsError("the body holds no rows")
+    return from_csv("".join(_csv_line(row) for row in sessions).encode())
+
+
+def log_lines(batch: EventBatch, rows: np.ndarray | None = None) -> bytes:
+    """The log lines of the batch's accepted rows (or of the positions ``rows``), each ending
+    with a line feed."""
+    lines = batch.lines if rows is None else [batch.lines[j] for j in rows.tolist()]
+    return "".join(f"{line}\n" for line in lines).encode()
+
+
+def _csv_line(row: Any) -> str:
+    """A JSON row as one CSV line; a row that is no row becomes one the loader drops."""
+    if isinstance(row, dict):
+        values: Sequence[Any] = [row.get(name) for name in COLUMNS]
+    elif isinstance(row, list):
+        values = row
+    else:
+        return f"{_field(row)}\n"  # one field: wrong_field_count
+    return ",".join(_field(value) for value in values) + "\n"
+
+
+def _field(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        text = orjson.dumps(value).decode()  # kept as text, so the loader names what is wrong
+    else:
+        text = str(value)
+    if "\n" in text or "\r" in text:
+        return '"'  # a line break cannot be one row of the log: an unbalanced quote
+    if any(c in text for c in ',"') or text != text.strip():
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def _has_header(body: bytes) -> bool:
+    for raw in body[: loader.MAX_ROW_BYTES * 4].splitlines():
+        line = raw.decode("utf-8", errors="replace").lstrip("\ufeff").strip()
+        if line:
+            return loader.is_header(line)
+    return False

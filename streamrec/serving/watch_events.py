@@ -1,0 +1,233 @@
+"""Watch events in the server: validate, log durably, then show in the next request's lists.
+
+:class:`WatchEvents` ties the pieces together for ``POST /events``:
+
+1. a batch is validated as the CSV loader validates a file (:mod:`streamrec.events`);
+2. its rows not already held are appended to the event log and fsync'd
+   (:class:`streamrec.event_log.EventLog`; concurrent batches share one fsync);
+3. only then are they added to the overlay (:mod:`streamrec.serving.overlay`), which the
+   models read from their next request on; the 200 is sent after that.
+
+So an acknowledged event is on disk, and a batch that fails to be logged (disk full, the log's
+bound reached) changes nothing and is refused with a 503: the client retries, and retried rows
+that did make it are dropped as duplicates.
+
+At start-up :meth:`WatchEvents.start` replays the log's segments that the loaded model was not
+trained on (the artifact records the segments it consumed); after a hot reload
+:meth:`WatchEvents.model_swapped` forgets the closed sessions of the segments the new model
+consumed and removes the consumed segments older than the retention.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from streamrec import event_log, events
+from streamrec.event_log import EventLog, EventLogFull
+from streamrec.serving.overlay import Overlay
+from streamrec.serving.recommender import Recommender
+from streamrec.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class Overloaded(RuntimeError):
+    """Ingestion cannot take this batch now (too many in flight, or the log is full)."""
+
+    def __init__(self, message: str, retry_after: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class NoValidRows(ValueError):
+    """A batch without a single valid row."""
+
+    def __init__(self, batch: events.EventBatch) -> None:
+        reasons = ", ".join(f"{k}={v}" for k, v in batch.dropped.items()) or "none"
+        super().__init__(f"no valid row among {batch.rows}: dropped {reasons}")
+        self.batch = batch
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What one batch did (the body of ``POST /events``)."""
+
+    rows: int
+    accepted: int
+    open: int
+    closed: int
+    dropped: dict[str, int]
+    unknown_streamers: int
+    overlay_events: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class WatchEvents:
+    """The overlay and the event log of one server.
+
+    Parameters
+    ----------
+    settings : Settings
+        ``event_log_*`` and ``events_*`` settings.
+    on_rows : callable, optional
+        ``on_rows(outcome, rows)`` for each batch's accepted rows (``"accepted"``) and dropped
+        rows (by reason), e.g. to count them in the metrics.
+    """
+
+    def __init__(
+        self, settings: Settings, on_rows: Callable[[str, int], None] | None = None
+    ) -> None:
+        self.settings = settings
+        self._on_rows = on_rows or (lambda outcome, rows: None)
+        self.overlay = Overlay(
+            max_events=settings.events_max_in_memory,
+            open_max_steps=settings.events_open_max_steps,
+            popular_steps=settings.events_popular_steps,
+        )
+        self.log = EventLog(
+            settings.event_log_dir,
+            segment_bytes=settings.event_log_segment_bytes,
+            segment_seconds=settings.event_log_segment_seconds,
+            max_bytes=settings.event_log_max_bytes or None,
+        )
+        self._inflight = 0
+        self._inflight_lock = threading.Lock()
+        self.replayed = 0
+        self._started = False
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self, model: Recommender) -> int:
+        """Open the log (repairing a crash's torn tail) and replay the segments ``model`` was
+        not trained on; return the sessions replayed."""
+        started = time.perf_counter()
+        sealed = self.log.open()
+        consumed = event_log.consumed_of(model.metadata)
+        self.log.set_consumed(consumed)
+        self.overlay.set_now(model.data_now)
+        rows = 0
+        for segment in sealed:
+            if segment.path.name in consumed or segment.size == 0:
+                continue
+            try:
+                batch = events.from_csv(segment.path.read_bytes())
+            except events.EventsError:
+                continue  # a segment of blank lines
+            rows += self.overlay.add(batch, segment.seq).added
+        self.replayed = rows
+        self._started = True
+        model.attach(self.overlay)
+        self._retain()
+        logger.info(
+            "event log %s: replayed %d sessions in %.1f s (%d segments, %d consumed by the model)",
+            self.settings.event_log_dir,
+            rows,
+            time.perf_counter() - started,
+            len(sealed),
+            sum(s.path.name in consumed for s in sealed),
+        )
+        return rows
+
+    def model_swapped(self, model: Recommender) -> None:
+        """A new model serves: forget what it was trained on, and keep reading the overlay."""
+        model.attach(self.overlay)
+        if not self._started:  # the first model: start() replays for it
+            return
+        consumed = event_log.consumed_of(model.metadata)
+        seqs = [event_log.segment_seq(name) for name in consumed]
+        dropped = self.overlay.drop_consumed(seq for seq in seqs if seq is not None)
+        self.log.set_consumed(consumed)
+        self.overlay.set_now(model.data_now)
+        model.attach(self.overlay)
+        if dropped:
+            logger.info("model %s was trained on %d held sessions", model.model_version, dropped)
+        self._retain()
+
+    def close(self) -> None:
+        self.log.close()
+
+    # -- ingestion --------------------------------------------------------------------------
+
+    def ingest(self, body: bytes, json: bool, model: Recommender) -> Ingested:
+        """Validate, log and apply one batch (in a worker thread: it waits for an fsync).
+
+        Raises
+        ------
+        events.EventsError, NoValidRows
+            The batch cannot be read, or holds no valid row (a 422).
+        Overloaded
+            Too many batches in flight, or the log is full (a 503); nothing was changed.
+        OSError
+            The log cannot be written; nothing was acknowledged or applied.
+        """
+        with self._inflight_lock:
+            if self._inflight >= self.settings.events_max_inflight:
+                raise Overloaded(
+                    f"{self._inflight} event batches are being written "
+                    f"(events_max_inflight); retry shortly"
+                )
+            self._inflight += 1
+        try:
+            return self._ingest(body, json, model)
+        finally:
+            with self._inflight_lock:
+                self._inflight -= 1
+
+    def _ingest(self, body: bytes, json: bool, model: Recommender) -> Ingested:
+        max_rows = self.settings.events_max_rows
+        batch = events.from_json(body, max_rows) if json else events.from_csv(body)
+        if batch.rows > max_rows:
+            raise events.EventsError(f"{batch.rows} rows in one batch; at most {max_rows}")
+        if batch.accepted == 0:
+            self._count(batch, batch.dropped)
+            raise NoValidRows(batch)
+        fresh = np.flatnonzero(~self.overlay.held(batch))
+        dropped = dict(batch.dropped)
+        repeats = batch.accepted - len(fresh)
+        if repeats:
+            dropped["duplicate"] = dropped.get("duplicate", 0) + repeats
+        new = batch.subset(fresh)
+        added = closed = opened = unknown = 0
+        if new.accepted:
+            try:
+                segment = self.log.append(events.log_lines(new))
+            except EventLogFull as exc:
+                raise Overloaded(str(exc), retry_after=60) from exc
+            result = self.overlay.add(new, segment)
+            added, closed, opened = result.added, result.closed, new.open
+            if result.duplicates:  # a concurrent batch held them first (both are logged)
+                dropped["duplicate"] = dropped.get("duplicate", 0) + result.duplicates
+            unknown = model.unknown_names(new.streamer_name)
+        self._count(batch, dropped, added)
+        return Ingested(
+            rows=batch.rows,
+            accepted=added,
+            open=opened,
+            closed=closed,
+            dropped=dropped,
+            unknown_streamers=unknown,
+            overlay_events=self.overlay.events,
+        )
+
+    def _count(self, batch: events.EventBatch, dropped: dict[str, int], added: int = 0) -> None:
+        if added:
+            self._on_rows("accepted", added)
+        for reason, n in dropped.items():
+            self._on_rows(reason, n)
+
+    def _retain(self) -> None:
+        hours = self.settings.event_log_retention_hours
+        removed = self.log.remove_consumed(hours * 3600.0)
+        if removed:
+            logger.info(
+                "event log: removed %d consumed segments older than %g h", len(removed), hours
+            )

@@ -1,0 +1,96 @@
+"""Watch-event batches are validated exactly as the CSV loader validates a file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from streamrec import events
+from streamrec.data import read_sessions
+from streamrec.events import OPEN, EventsError
+
+ROWS = [
+    "user_id,stream_id,streamer_name,time_start,time_stop",
+    "1,2,zeon,3,5",
+    "1,2,zeon,3,5",  # duplicate
+    "2,3,alptv,4,",  # open
+    "3,x,c,5,1",  # stop_before_start
+    "\xff,1,b,1,2",  # bad_encoding
+    '4,5,"d,e",1,2\r',
+    "5,5,e,1",  # wrong_field_count
+    "-6,5,e,1,2",  # bad_user_id
+    "7,5,e,a,2",  # bad_time
+    "8,5,,1,2",  # empty_field
+]
+
+
+def body(lines: list[str]) -> bytes:
+    return "".join(f"{line}\n" for line in lines).encode("utf-8", errors="surrogateescape")
+
+
+def test_batch_rows_get_the_loaders_reasons(tmp_path: Path) -> None:
+    raw = body(ROWS).replace("\xff".encode(), b"\xff")
+    batch = events.from_csv(raw)
+    assert batch.rows == 10 and batch.accepted == 3 and batch.open == 1
+    assert batch.user_id.tolist() == [1, 2, 4]
+    assert batch.streamer_name == ["zeon", "alptv", "d,e"]
+    assert batch.time_stop.tolist() == [5, OPEN, 2]
+    # the same text as a training file: the same reasons, open sessions counted apart
+    path = tmp_path / "events.csv"
+    path.write_bytes(raw)
+    _, report = read_sessions(path)
+    training = {reason: n for reason, n in report.dropped.items() if n}
+    assert training.pop("open_session") == 1
+    assert batch.dropped == training
+
+
+def test_logged_lines_are_training_data(tmp_path: Path) -> None:
+    batch = events.from_csv(b'1,2,zeon,3,5\n4,5,"d,e",1,2\r\n2,3,alptv,4,\n')
+    path = tmp_path / "log.csv"
+    path.write_bytes(events.log_lines(batch))
+    assert path.read_bytes() == b'1,2,zeon,3,5\n4,5,"d,e",1,2\n2,3,alptv,4,\n'
+    sessions, report = read_sessions(path)
+    assert report.dropped["open_session"] == 1
+    assert sorted(sessions["streamer_name"].astype(str)) == ["d,e", "zeon"]
+
+
+def test_json_rows_are_rendered_and_checked_like_csv() -> None:
+    payload = (
+        b'{"sessions": [{"user_id": 1, "stream_id": 2, "streamer_name": "a b,\\"c", '
+        b'"time_start": 3, "time_stop": null}, [true, 1, "x", 1, 2], [7, 1, "y", 1.5, 2], '
+        b'{"user_id": 8, "stream_id": 1, "streamer_name": "line\\nbreak", "time_start": 1, '
+        b'"time_stop": 2}, [9, 1, "z", 1, 2]]}'
+    )
+    batch = events.from_json(payload, max_rows=10)
+    assert batch.rows == 5 and batch.user_id.tolist() == [1, 9]
+    assert batch.streamer_name == ['a b,"c', "z"] and batch.open == 1
+    assert batch.dropped == {"bad_quote": 1, "bad_user_id": 1, "bad_time": 1}
+    assert batch.lines[0] == '1,2,"a b,""c",3,'
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (b"[1,2]", "sessions"),
+        (b'{"sessions": []}', "no rows"),
+        (b"{nope", "not valid JSON"),
+        (b'{"sessions": [[1,2,"a",1,2],[1,2,"a",1,2],[1,2,"a",1,2]]}', "at most 2"),
+    ],
+)
+def test_unreadable_json_bodies_are_named(payload: bytes, message: str) -> None:
+    with pytest.raises(EventsError, match=message):
+        events.from_json(payload, max_rows=2)
+
+
+def test_an_empty_csv_body_is_an_error() -> None:
+    with pytest.raises(EventsError, match="no rows"):
+        events.from_csv(b"\n\n")
+
+
+def test_subset_keeps_rows_aligned() -> None:
+    batch = events.from_csv(b"1,2,a,3,5\n2,3,b,4,\n3,4,c,1,2\n")
+    part = batch.subset(np.array([2, 0]))
+    assert part.user_id.tolist() == [3, 1] and part.streamer_name == ["c", "a"]
+    assert events.log_lines(part) == b"3,4,c,1,2\n1,2,a,3,5\n"

@@ -1,0 +1,149 @@
+"""POST /events over real HTTP: validation, the log, the next request's lists, restarts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streamrec.serving.api import create_app
+from streamrec.settings import Settings
+from tests.conftest import held_out, serving, wait_for_lists
+
+TOKEN = "ev3nt-t0ken"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CSV = {**AUTH, "Content-Type": "text/csv"}
+TARGET = f"s{held_out(0):02d}"  # user 1000's best unwatched streamer
+
+
+@contextmanager
+def server(model_path: Path, log_dir: Path, **settings: object) -> Iterator[httpx.Client]:
+    options = {
+        "model_path": model_path,
+        "default_k": 5,
+        "reload_interval": 0,
+        "live_token": TOKEN,
+        "event_log_dir": log_dir,
+        **settings,
+    }
+    with serving(create_app(Settings(**options))) as url, httpx.Client(base_url=url) as http:
+        wait_for_lists(http)
+        yield http
+
+
+def post(http: httpx.Client, text: str, status: int = 200) -> dict:
+    response = http.post("/events", content=text.encode(), headers=CSV)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def segments(folder: Path) -> str:
+    return "".join(p.read_text() for p in sorted(folder.glob("events-*")))
+
+
+def test_events_are_off_without_a_token(checkerboard_model_path: Path, tmp_path: Path) -> None:
+    with server(checkerboard_model_path, tmp_path, live_token="") as http:
+        response = http.post(
+            "/events", content=b"1,2,a,3,4\n", headers={"Content-Type": "text/csv"}
+        )
+        assert response.status_code == 404 and "live_token" in response.json()["detail"]
+    assert not any(tmp_path.iterdir())  # no log without the route
+
+
+def test_an_accepted_event_is_logged_and_shows_in_the_next_list(
+    checkerboard_model_path: Path, tmp_path: Path
+) -> None:
+    with server(checkerboard_model_path, tmp_path) as http:
+        assert http.get("/recomendations/user/1000", params={"k": 1}).json()["personal"] == [TARGET]
+        body = post(
+            http,
+            f"user_id,stream_id,streamer_name,time_start,time_stop\n1000,7,{TARGET},10,14\n1000,8,ghost,10,\n5,5,s00,1\n",
+        )
+        assert body == {
+            "rows": 3,
+            "accepted": 2,
+            "open": 1,
+            "closed": 0,
+            "dropped": {"wrong_field_count": 1},
+            "unknown_streamers": 1,
+            "overlay_events": 2,
+        }
+        assert f"1000,7,{TARGET},10,14\n1000,8,ghost,10,\n" == segments(tmp_path)
+        listed = http.get("/recomendations/user/1000", params={"k": 5}).json()["personal"]
+        assert TARGET not in listed
+        again = post(http, f"1000,7,{TARGET},10,14\n1000,8,ghost,10,\n")  # a retried batch
+        assert again["accepted"] == 0 and again["dropped"] == {"duplicate": 2}
+        closed = post(http, "1000,8,ghost,10,12\n")
+        assert (closed["accepted"], closed["closed"], closed["overlay_events"]) == (1, 1, 2)
+        metrics = http.get("/metrics").text
+        assert 'streamrec_event_rows_total{outcome="accepted"} 3.0' in metrics
+        assert 'streamrec_event_rows_total{outcome="duplicate"} 2.0' in metrics
+        assert 'streamrec_overlay{what="sessions"} 2.0' in metrics
+
+
+def test_json_batches_and_folded_in_viewers(checkerboard_model_path: Path, tmp_path: Path) -> None:
+    with server(checkerboard_model_path, tmp_path) as http:
+        rows = [
+            {"user_id": 5, "stream_id": 1, "streamer_name": "s00", "time_start": 1, "time_stop": 5},
+            {"user_id": 5, "stream_id": 2, "streamer_name": "s02", "time_start": 1},
+        ]
+        response = http.post("/events", json={"sessions": rows}, headers=AUTH)
+        assert response.status_code == 200 and response.json()["open"] == 1
+        listed = http.get("/recomendations/user/5", params={"k": 3}).json()
+        assert listed["source"] == "als-foldin"
+        assert not {"s00", "s02"} & set(listed["personal"])
+
+
+@pytest.mark.parametrize(
+    ("content", "headers", "status", "message"),
+    [
+        (b"x,1,a,1,2\n7,1,a,5,1\n", CSV, 422, "bad_user_id=1, stop_before_start=1"),
+        (b"", CSV, 422, "no rows"),
+        (b'{"rows": []}', {**AUTH, "Content-Type": "application/json"}, 422, "sessions"),
+        (b"1,2,a,3,4\n", {**AUTH, "Content-Type": "text/plain"}, 415, "text/csv"),
+        (b"1,2,a,3,4\n", {"Authorization": "Bearer wrong", "Content-Type": "text/csv"}, 401, ""),
+        (b"1,2,a,3,4\n" * 200, CSV, 422, ""),  # over events_max_body_bytes
+        (b"1,2,a,3,4\n1,2,a,3,5\n1,2,a,3,6\n", CSV, 422, "at most 2"),
+    ],
+)
+def test_bad_batches_are_refused_and_change_nothing(
+    checkerboard_model_path: Path,
+    tmp_path: Path,
+    content: bytes,
+    headers: dict[str, str],
+    status: int,
+    message: str,
+) -> None:
+    with server(
+        checkerboard_model_path, tmp_path, events_max_body_bytes=1024, events_max_rows=2
+    ) as http:
+        response = http.post("/events", content=content, headers=headers)
+        assert response.status_code == status, response.text
+        assert message in response.text
+        assert segments(tmp_path) == ""
+
+
+def test_a_full_log_is_a_503_that_accepts_nothing(
+    checkerboard_model_path: Path, tmp_path: Path
+) -> None:
+    with server(checkerboard_model_path, tmp_path, event_log_max_bytes=40) as http:
+        post(http, "1000,1,s01,10,14\n")
+        response = http.post(
+            "/events", content=b"1000,2,s03,10,14\n1000,3,s05,10,14\n", headers=CSV
+        )
+        assert response.status_code == 503 and response.headers["Retry-After"]
+        assert "s03" not in segments(tmp_path)
+        assert post(http, "1000,1,s01,10,14\n")["dropped"] == {"duplicate": 1}
+
+
+def test_a_restart_replays_the_log(checkerboard_model_path: Path, tmp_path: Path) -> None:
+    with server(checkerboard_model_path, tmp_path) as http:
+        post(http, f"1000,7,{TARGET},10,14\n1000,9,s06,12,\n")
+    with server(checkerboard_model_path, tmp_path) as http:
+        assert TARGET not in http.get("/recomendations/user/1000").json()["personal"]
+        again = post(http, f"1000,7,{TARGET},10,14\n1000,9,s06,12,\n")
+        assert again["accepted"] == 0 and again["overlay_events"] == 2
+        assert 'streamrec_overlay{what="open_sessions"} 1.0' in http.get("/metrics").text
