@@ -105,7 +105,7 @@ class Replayed:
     seconds: float
     requests: int
     posts: int = 0
-    events: dict[str, int] = field(default_factory=dict)  # summed POST /events counters
+    events: dict[str, int] = field(default_factory=dict)  # POST /events answers, summed
 
 
 def replay(port: int, win: Window, live: LiveIndex, post: bool) -> Replayed:
@@ -168,8 +168,10 @@ def _probe(client: Client) -> None:
 
 def _add(result: Replayed, answer: dict) -> None:
     result.posts += 1
-    for key in ("rows", "accepted", "open", "closed", "unknown_streamers", "overlay_events"):
+    for key in ("rows", "accepted", "open", "closed", "unknown_streamers"):
         result.events[key] = result.events.get(key, 0) + int(answer.get(key, 0))
+    # A gauge, not a count: the sessions the server holds since its model, after this batch.
+    result.events["overlay_events"] = int(answer.get("overlay_events", 0))
     for reason, n in (answer.get("dropped") or {}).items():
         result.events[f"dropped {reason}"] = result.events.get(f"dropped {reason}", 0) + int(n)
 
