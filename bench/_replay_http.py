@@ -106,6 +106,8 @@ class Replayed:
     requests: int
     posts: int = 0
     events: dict[str, int] = field(default_factory=dict)  # POST /events answers, summed
+    get_ms: list[float] = field(default_factory=list)
+    post_ms: list[float] = field(default_factory=list)
 
 
 def replay(port: int, win: Window, live: LiveIndex, post: bool) -> Replayed:
@@ -140,18 +142,20 @@ def _replay(client: Client, win: Window, live: LiveIndex, post: bool) -> Replaye
             closing = [j for j in open_sessions if win.stop[j] <= t]
             if closing:
                 open_sessions = [j for j in open_sessions if win.stop[j] > t]
-                _add(result, client.post_events(win.rows(np.array(closing), closed=True)))
+                _post(result, client, win.rows(np.array(closing), closed=True))
         if t not in sessions_at:
             continue
         client.put_live(win.names[live.live(t)].tolist())
         for q in queries_at[t]:
+            asked = time.perf_counter()
             listed = client.json("GET", LIST_PATH.format(win.query_user[q]))["personal"]
+            result.get_ms.append((time.perf_counter() - asked) * 1e3)
             position = {name: k + 1 for k, name in enumerate(listed[:10])}
             for j in by_query[q]:
                 ranks[j] = position.get(win.names[win.item[j]], MISS)
             result.requests += 1
         if post:
-            _add(result, client.post_events(win.rows(np.array(sessions_at[t]), closed=False)))
+            _post(result, client, win.rows(np.array(sessions_at[t]), closed=False))
             open_sessions += sessions_at[t]
     result.seconds = time.perf_counter() - started
     return result
@@ -166,7 +170,10 @@ def _probe(client: Client) -> None:
         raise NoEventRoute(f"POST /events answered 404: this server has no event route{said}")
 
 
-def _add(result: Replayed, answer: dict) -> None:
+def _post(result: Replayed, client: Client, body: bytes) -> None:
+    asked = time.perf_counter()
+    answer = client.post_events(body)
+    result.post_ms.append((time.perf_counter() - asked) * 1e3)
     result.posts += 1
     for key in ("rows", "accepted", "open", "closed", "unknown_streamers"):
         result.events[key] = result.events.get(key, 0) + int(answer.get(key, 0))
@@ -239,6 +246,7 @@ class SteadyIngest:
         self.win, self.batch, self.interval = win, batch, interval
         self.events = 0
         self.seconds = 0.0
+        self.post_ms: list[float] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._pass = 1  # stream ids of pass n are shifted by n * 10**9: new, distinct events
@@ -262,7 +270,9 @@ class SteadyIngest:
         due = started
         try:
             while not self._stop.is_set():
+                asked = time.perf_counter()
                 self.events += self.client.post_events(self._next())["rows"]
+                self.post_ms.append((time.perf_counter() - asked) * 1e3)
                 due += self.interval
                 delay = due - time.perf_counter()
                 if delay > 0:
@@ -272,7 +282,7 @@ class SteadyIngest:
         self.seconds = time.perf_counter() - started
 
     def __enter__(self) -> SteadyIngest:
-        self.events, self.seconds = 0, 0.0
+        self.events, self.seconds, self.post_ms = 0, 0.0, []
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -288,3 +298,11 @@ class SteadyIngest:
     @property
     def rate(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
+
+
+def percentiles(ms: list[float]) -> str:
+    """``p50 / p99`` of latencies in ms, for the report."""
+    if not ms:
+        return "–"
+    p50, p99 = np.percentile(ms, [50, 99])
+    return f"{p50:.1f} / {p99:.1f}"
