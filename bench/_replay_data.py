@@ -53,6 +53,7 @@ class Window:
     stop: np.ndarray
     sid: np.ndarray
     is_new: np.ndarray  # streamer not watched by the viewer before this session
+    in_history: np.ndarray  # streamer watched by the viewer before the cut
     after_first: np.ndarray  # starts after the viewer's first start in the window
     query: np.ndarray  # session -> row of query_user / query_step
     query_user: np.ndarray
@@ -96,6 +97,9 @@ def split(sessions: pd.DataFrame, window: int) -> tuple[pd.DataFrame, Window, Li
         )
     )
     history_users = set(history["user_id"].to_numpy(np.int64).tolist())
+    in_history = np.array(
+        [(u, i) in seen for u, i in zip(user.tolist(), item.tolist(), strict=True)], dtype=bool
+    )
     is_new = np.empty(len(user), dtype=bool)
     first: dict[int, int] = {}
     pending: list[tuple[int, int]] = []  # pairs of the current step: seen from the next one on
@@ -121,6 +125,7 @@ def split(sessions: pd.DataFrame, window: int) -> tuple[pd.DataFrame, Window, Li
         stop=stop,
         sid=np.arange(len(user), dtype=np.int64) + 1,
         is_new=is_new,
+        in_history=in_history,
         after_first=after_first,
         query=np.asarray(query, dtype=np.int64),
         query_user=uniques.get_level_values(0).to_numpy(np.int64),

@@ -125,6 +125,12 @@ def quality(
                 f"c = {pair.gained} (live hits, frozen misses), exact McNemar p = "
                 f"{pair.p_value:.3g}."
             )
+    window_only = ~win.is_new & ~win.in_history
+    hits = ", ".join(f"{name} {(r[window_only] <= 1).mean():.4f}" for name, r in shown.items())
+    lines.append(
+        f"Repeat targets watched only earlier in the window, not before the cut (what only "
+        f"events can tell the server): {int(window_only.sum()):,} sessions; HR@1 {hits}."
+    )
     for setup, run in runs.items():
         events = ", ".join(f"{k} {v:,}" for k, v in run.events.items())
         lines.append(

@@ -62,6 +62,7 @@ def test_replay_window_and_repeat_baseline_by_hand() -> None:
     history, win, live_index = _replay_data.split(sessions, window=5)
     assert win.cut == 15 and len(history) == 4 and len(win) == 3
     assert win.is_new.tolist() == [False, True, False]
+    assert win.in_history.tolist() == [True, False, True]
     assert win.after_first.tolist() == [False, False, True]
     assert win.cold_sessions == 1
     # At 16, a, b and c are live: viewer 1 watched a most, so b is second; viewer 3 has no
@@ -89,4 +90,5 @@ def test_replay_benchmark_runs_end_to_end(tmp_path: Path) -> None:
             assert f"| {setup} | {subset} |" in text
     assert "Frozen vs live, HR@1, every session: b = " in text
     assert "| 1 |" in text and "| 4 |" in text  # ingestion from 1 and 4 clients
+    assert "Repeat targets watched only earlier in the window" in text
     assert "Latency while ingesting: not run (--skip-latency)." in text
