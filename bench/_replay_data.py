@@ -161,9 +161,9 @@ def _digest(body: bytes) -> str:
 
 def ensure_model(root: Path, before: Path, model: Path, train_args: list[str]) -> bool:
     """Train ``model`` on ``before`` with ``python als_fit.py`` unless the model there was trained
-    on the same file (fingerprint) with the same arguments; True when it trained."""
+    on the same file (fingerprint) with the same arguments and code; True when it trained."""
     stamp = model.with_suffix(".json")
-    wanted = {"fingerprint": data.fingerprint(before), "args": train_args}
+    wanted = {"fingerprint": data.fingerprint(before), "args": train_args, "code": _code(root)}
     if model.is_file() and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
         logger.info("reusing %s (same data fingerprint and arguments)", model)
         return False
@@ -172,6 +172,15 @@ def ensure_model(root: Path, before: Path, model: Path, train_args: list[str]) -
     subprocess.run(command + ["--quiet", *train_args], cwd=root, check=True)
     stamp.write_text(json.dumps(wanted) + "\n")
     return True
+
+
+def _code(root: Path) -> str | None:
+    """The training code's version: the git tree of ``streamrec/`` at HEAD (None outside git),
+    so that a model trained by older code is not reused."""
+    found = subprocess.run(
+        ["git", "rev-parse", "HEAD:streamrec"], cwd=root, capture_output=True, text=True
+    )
+    return found.stdout.strip() or None if found.returncode == 0 else None
 
 
 def repeat_ranks(history: pd.DataFrame, win: Window, live: LiveIndex) -> np.ndarray:

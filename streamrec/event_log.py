@@ -259,8 +259,8 @@ class EventLog:
                     self._cond.acquire()
                     self._writing = False
                     self._cond.notify_all()
-        if request.error is not None:  # each waiter raises its own copy (tracebacks differ)
-            raise copy.copy(request.error).with_traceback(None) from request.error
+        if request.error is not None:
+            raise _own_copy(request.error) from request.error
         return request.seq
 
     def _commit(self, batch: list[_Request]) -> None:
@@ -472,3 +472,11 @@ class EventLog:
                 "active_seq": self._seq if self._fd is not None else None,
                 "broken": self._broken,
             }
+
+
+def _own_copy(error: BaseException) -> BaseException:
+    """A copy of the group's error for one waiter to raise (tracebacks differ per thread)."""
+    try:
+        return copy.copy(error).with_traceback(None)
+    except Exception:  # an exception type that cannot be copied: share it
+        return error

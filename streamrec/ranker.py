@@ -12,10 +12,11 @@ candidate, its popularity, the viewer's activity).
 the viewer's own streamers (their ``OWN`` most watched), ALS's ``ALS_BEST`` best and the
 ``POPULAR`` most popular. Everything else follows them by ALS score.
 
-**Training** (:func:`train_ranker`): with factors fitted on the sessions before a cut, every
-viewer's first session after it is one query: its candidates among the streamers live at its
-start, labelled 1 for the streamer watched. The model is LightGBM's text format, so the
-artifact stores no pickle; serving evaluates it with :mod:`streamrec.trees`.
+**Training** (:func:`train_ranker`): with factors fitted on the sessions before a cut, each
+viewer's sessions after it are queries (:mod:`streamrec.training.live_queries`): their
+candidates among the streamers live at their start, labelled 1 for the streamer watched, with
+the viewer's history as the server would know it then. The model is LightGBM's text format, so
+the artifact stores no pickle; serving evaluates it with :mod:`streamrec.trees`.
 """
 
 from __future__ import annotations
@@ -189,7 +190,12 @@ def _watch_of(viewer: ViewerRow | None, items: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Queries:
-    """Training queries: each viewer's next session among the streamers live at its start."""
+    """Training queries: a viewer's next session among the streamers live at its start.
+
+    Without ``viewers``, every query reads its viewer's row of the history and factors; with
+    them (:mod:`streamrec.training.live_queries`), a query may bring the viewer's history as of
+    its step, the factors re-solved from it and that step (None: the row, as of the cut).
+    """
 
     rows: np.ndarray
     """Model row of each query's viewer."""
@@ -197,6 +203,9 @@ class Queries:
     """Sorted item indices live at the query's step."""
     target: np.ndarray
     """The item watched."""
+    viewers: list[ViewerRow | None] | None = None
+    factors: np.ndarray | None = None
+    now: np.ndarray | None = None
 
 
 def query_features(
@@ -216,14 +225,18 @@ def query_features(
     for j, (row, live, target) in enumerate(
         zip(queries.rows, queries.live, queries.target, strict=True)
     ):
-        scores = item_factors[live] @ user_factors[row]
-        watch = _watch_of(viewer_row(history, int(row)), live)
+        viewer, factors, now = viewer_row(history, int(row)), user_factors[row], None
+        if queries.viewers is not None and queries.viewers[j] is not None:
+            assert queries.factors is not None and queries.now is not None
+            viewer, factors, now = queries.viewers[j], queries.factors[j], int(queries.now[j])
+        scores = item_factors[live] @ factors
+        watch = _watch_of(viewer, live)
         picked = candidates(live, scores, watch, popularity_rank)
         label = (live[picked] == target).astype(np.float32)
         if not label.any() or len(picked) < 2:
             continue
         kept[j] = True
-        xs.append(feature_rows(history, int(row), live[picked], scores[picked]))
+        xs.append(feature_rows(history, viewer, live[picked], scores[picked], now))
         labels.append(label)
         groups.append(len(picked))
     if not xs:
@@ -256,7 +269,10 @@ def train_ranker(
         logger.warning("only %d ranker queries: no ranker trained", len(groups))
         return None
     params = {**LGBM_PARAMS, "seed": seed}
-    held_query = np.random.default_rng(seed).random(len(kept)) < 0.2
+    # Held out by viewer: a viewer's queries are all held out or none, so the held-out HR@1
+    # is on viewers the trees never saw.
+    by_viewer = np.random.default_rng(seed).random(int(queries.rows.max()) + 1) < 0.2
+    held_query = by_viewer[queries.rows]
     held = held_query[kept]
     if held.sum() < 2 or (~held).sum() < 2:
         held = np.arange(len(groups)) % 5 == 0

@@ -144,3 +144,17 @@ def test_spark_refuses_several_inputs_in_one_line(
     assert als_fit(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: --engine spark reads one --data input, got 2: {tiny_csv}, {tiny_csv}"
+
+
+def test_an_event_log_with_no_sealed_segment_yet_is_skipped(
+    tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / "events-0000000001.csv.open").write_text("7,7,only_open,1,2\n")
+    model = tmp_path / "model.npz"
+    argv = ["--data", str(tiny_csv), "--data", str(events), "--model", str(model)]
+    assert als_fit([*argv, "--factors", "4", "--iterations", "2", "--no-ranker"]) == 0
+    assert f"data       {events}: no sealed event segment yet, skipped" in capsys.readouterr().out
+    meta = artifact.load(model).metadata["data"]
+    assert meta["paths"] == [str(tiny_csv), str(events)] and meta["event_segments"] == {}

@@ -185,3 +185,17 @@ def test_end_to_end_sample_train_serve(trained: tuple[Path, Path]) -> None:
     assert known["user_id"] == first_user and known["source"] == "als"
     assert len(known["personal"]) == 5
     assert unknown["source"] == "popular" and len(unknown["personal"]) > 5
+
+
+def test_platform_with_an_unusable_event_log_folder_says_so(
+    checkerboard_model_path: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = run(
+        "platform.py",
+        "--model",
+        str(checkerboard_model_path),
+        env={"LIVE_TOKEN": "t", "EVENT_LOG_DIR": str(blocker / "events")},
+    )
+    one_line_error(result, f"cannot use the event log folder {blocker / 'events'}: Not a directory")

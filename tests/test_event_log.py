@@ -53,6 +53,12 @@ def sealed_lines(folder: Path) -> dict[bytes, int]:
     return found
 
 
+def ack(line: bytes) -> tuple[int, int]:
+    """The appender's "<seq> <last line number>"."""
+    seq, last = line.split()
+    return int(seq), int(last)
+
+
 def names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
@@ -209,14 +215,14 @@ def test_sigkilled_writer_loses_no_acknowledged_line(tmp_path: Path) -> None:
             line = child.stdout.readline()
             if not line:
                 break
-            acked.append(tuple(map(int, line.split())))  # type: ignore[arg-type]
+            acked.append(ack(line))
         os.kill(child.pid, signal.SIGKILL)
         rest, err = child.communicate(timeout=10)
     finally:
         if child.poll() is None:
             child.kill()
     assert child.returncode == -signal.SIGKILL, err
-    acked += [tuple(map(int, line.split())) for line in rest.splitlines()]  # type: ignore[misc]
+    acked += [ack(line) for line in rest.splitlines()]
     assert len(acked) >= 400, err
     assert list(folder.glob("*.open")), "the killed writer had an open segment"
     highest = max(event_log.segment_seq(p) or 0 for p in folder.iterdir())

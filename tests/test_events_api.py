@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,9 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from streamrec.cli.train import train
 from streamrec.serving.api import create_app
 from streamrec.settings import Settings
-from tests.conftest import held_out, serving, wait_for_lists
+from streamrec.train import ALSParams
+from tests.conftest import checkerboard_rows, held_out, serving, wait_for_lists, write_csv
 
 TOKEN = "ev3nt-t0ken"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -147,3 +150,45 @@ def test_a_restart_replays_the_log(checkerboard_model_path: Path, tmp_path: Path
         again = post(http, f"1000,7,{TARGET},10,14\n1000,9,s06,12,\n")
         assert again["accepted"] == 0 and again["overlay_events"] == 2
         assert 'streamrec_overlay{what="open_sessions"} 1.0' in http.get("/metrics").text
+
+
+def test_a_reload_forgets_what_the_new_model_was_trained_on(tmp_path: Path) -> None:
+    rows = checkerboard_rows()
+    base = write_csv(
+        tmp_path / "base.csv", [f"{u},{k},{n},{a},{b}" for k, (u, n, a, b) in enumerate(rows)]
+    )
+    model, log_dir = tmp_path / "model.npz", tmp_path / "events"
+    params = ALSParams(factors=4, iterations=5, regularization=1.0)
+    train(base, model, params)
+    admin = {"Authorization": "Bearer adm1n"}
+    options = {"admin_token": "adm1n", "event_log_retention_hours": 0}
+    with server(model, log_dir, **options) as http:
+        post(http, "1000,1,s01,10,14\n1001,2,s02,10,\n")
+    with server(model, log_dir, **options) as http:
+        post(http, "1002,3,s03,10,14\n")
+    first, second = sorted(log_dir.glob("events-*.csv"))  # sealed at each shutdown
+    sizes = {s.name: s.stat().st_size for s in (first, second)}
+    with server(model, log_dir, **options) as http:
+        assert post(http, "1003,4,s04,20,22\n")["overlay_events"] == 4  # 3 replayed
+        train([base, log_dir], model, params)  # reads the sealed segments, not the open one
+        response = http.post("/admin/reload", headers=admin)
+        assert response.status_code == 200, response.text
+        recorded = http.get("/model").json()["data"]["event_segments"]
+        assert recorded == sizes
+        # the closed sessions it was trained on are gone; the open one and the newer one stay
+        assert post(http, "1004,5,s05,20,22\n")["overlay_events"] == 3
+        assert 'streamrec_overlay{what="open_sessions"} 1.0' in http.get("/metrics").text
+        # consumed and past the retention; the newest sealed one stays (it keeps the numbering)
+        assert not first.exists() and second.exists()
+
+
+def test_an_idle_segment_is_sealed_for_training(
+    checkerboard_model_path: Path, tmp_path: Path
+) -> None:
+    with server(checkerboard_model_path, tmp_path, event_log_segment_seconds=0.4) as http:
+        post(http, "1000,1,s01,10,14\n")
+        deadline = time.monotonic() + 5
+        while not list(tmp_path.glob("events-*.csv")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (sealed,) = tmp_path.glob("events-*.csv")
+        assert sealed.read_text() == "1000,1,s01,10,14\n"

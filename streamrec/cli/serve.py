@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,6 +39,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         recommender = load_recommender(settings.model_path, settings)
     except ValueError as exc:  # artifact.ArtifactError is a ValueError
         return fail(str(exc))
+    if settings.live_token.get_secret_value():  # POST /events is on: it needs its log
+        problem = _unusable_folder(settings.event_log_dir)
+        if problem:
+            return fail(f"cannot use the event log folder {settings.event_log_dir}: {problem}")
     app = create_app(settings, recommender)
     uvicorn.Server(uvicorn_config(app, settings, log_level="info")).run()
     return 0
+
+
+def _unusable_folder(folder: Path) -> str | None:
+    """Why ``folder`` cannot hold the event log, or None when it can."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "not writable"
+    return None

@@ -287,7 +287,7 @@ def train(
         }
         engine_name = f"spark {run.spark_version} on {spark_master} (regParam {run.reg_param:.4g})"
     else:
-        sessions, report = data.read_sessions(inputs)
+        sessions, report = data.read_sessions(_readable(inputs, echo))
         loaded = time.perf_counter()
         training = train_pipeline(sessions, plan, show_progress, echo)
         del sessions
@@ -357,3 +357,20 @@ def _resolve(inputs: Sequence[Path]) -> list[Path]:
         return loader.resolve(inputs)
     except loader.InputError as exc:
         raise data.DataError(str(exc)) from exc
+
+
+def _readable(inputs: Sequence[Path], echo: Callable[[str], None]) -> list[Path]:
+    """The inputs less event-log folders with no sealed segment yet (a log just started)."""
+    kept = []
+    for path in inputs:
+        found = list(path.iterdir()) if path.is_dir() else []
+        if any(event_log.segment_seq(f) is not None for f in found) and not any(
+            f.name.endswith(_DATA_SUFFIXES) for f in found
+        ):
+            echo(f"data       {path}: no sealed event segment yet, skipped")
+            continue
+        kept.append(path)
+    return kept or list(inputs)  # nothing else: the reader's error names them
+
+
+_DATA_SUFFIXES = (".csv", ".csv.gz", ".parquet")  # what a folder stands for (loader.resolve)

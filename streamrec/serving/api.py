@@ -100,16 +100,18 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
             )
             # The port opens now; requests are scored in full until the lists are ready.
             store.precompute_in_background()
-            watcher = None
+            tasks = []
             if settings.reload_interval > 0:
-                watcher = asyncio.create_task(store.watch(settings.reload_interval))
+                tasks.append(asyncio.create_task(store.watch(settings.reload_interval)))
+            if watch is not None:
+                tasks.append(asyncio.create_task(_maintain(watch)))
             try:
                 yield
             finally:
-                if watcher is not None:
-                    watcher.cancel()
+                for task in tasks:
+                    task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
-                        await watcher
+                        await task
                 store.close()
                 if watch is not None:
                     watch.close()
@@ -188,3 +190,10 @@ def _attached(build: Callable[[Path], Recommender], watch: WatchEvents, path: Pa
 def _swapped(monitoring: Monitoring, watch: WatchEvents, model: Recommender) -> None:
     monitoring.model_loaded(model)
     watch.model_swapped(model)
+
+
+async def _maintain(watch: WatchEvents) -> None:
+    """Seal idle event log segments and apply the retention, until cancelled."""
+    while True:
+        await asyncio.sleep(watch.maintenance_seconds)
+        await run_in_threadpool(watch.maintain)

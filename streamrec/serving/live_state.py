@@ -106,9 +106,13 @@ class LiveState(Protocol):
       hundred milliseconds), so a request still reads one local reference and never waits on
       the network. Callers key their caches on ``version``, so it must only grow.
 
-    The watch-event overlay joins this same object (appending accepted events, reading a
-    viewer's recent ones, dropping what a reloaded model has seen), so that one
-    implementation, in process or shared, holds all of the server's live state.
+    The watch events since the model are the other half of the live state: the in-process
+    :class:`streamrec.serving.overlay.Overlay`, which models read through the two-method
+    :class:`streamrec.serving.overlay.EventSource` (a viewer's summary, "popular now") and
+    :class:`streamrec.serving.watch_events.WatchEvents` writes (add, forget what a reloaded
+    model consumed). A shared store implements the same: per viewer a hash of sessions keyed
+    as the overlay keys them, a sorted set of recent starts for "popular now", and the same
+    local read-through copy keyed on a version.
     """
 
     started_at: float

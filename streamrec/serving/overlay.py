@@ -89,17 +89,40 @@ class EventSource(Protocol):
     def popular_now(self) -> PopularNow | None: ...
 
 
+_SEGMENT_BITS = 32
+
+
+def _stops(value: int | dict[int, int]) -> dict[int, int]:
+    """A closed session's ``{time_stop: log segment}`` from its stored value."""
+    if isinstance(value, int):
+        return {value >> _SEGMENT_BITS: value & ((1 << _SEGMENT_BITS) - 1)}
+    return value
+
+
 @dataclass
 class _Viewer:
-    closed: dict[_Key, dict[int, int]] = field(default_factory=dict)
-    """Closed sessions: key -> {time_stop: log segment}."""
+    closed: dict[_Key, int | dict[int, int]] = field(default_factory=dict)
+    """Closed sessions: key -> ``time_stop << 32 | log segment``, or, for the rare key with
+    several stops, ``{time_stop: log segment}`` (one int is a sixth of a dict's memory)."""
     opened: dict[_Key, int] = field(default_factory=dict)
     """Open sessions: key -> log segment."""
     version: int = 0
     summary: ViewerEvents | None = None
 
     def size(self) -> int:
-        return sum(len(stops) for stops in self.closed.values()) + len(self.opened)
+        several = sum(len(v) - 1 for v in self.closed.values() if isinstance(v, dict))
+        return len(self.closed) + several + len(self.opened)
+
+    def has_stop(self, session: _Key, stop: int) -> bool:
+        value = self.closed.get(session)
+        return value is not None and stop in _stops(value)
+
+    def add_stop(self, session: _Key, stop: int, segment: int) -> None:
+        value = self.closed.get(session)
+        if value is None:
+            self.closed[session] = stop << _SEGMENT_BITS | segment
+        else:
+            self.closed[session] = {**_stops(value), stop: segment}
 
 
 class Overlay:
@@ -238,11 +261,10 @@ class Overlay:
             if viewer is None:
                 continue
             session = (key, names[j], start)
-            stops = viewer.closed.get(session)
             if stop == OPEN:
-                out[j] = stops is not None or session in viewer.opened
+                out[j] = session in viewer.closed or session in viewer.opened
             else:
-                out[j] = stops is not None and stop in stops
+                out[j] = viewer.has_stop(session, stop)
         return out
 
     # -- writes -----------------------------------------------------------------------------
@@ -275,19 +297,18 @@ class Overlay:
                 else:
                     self._viewers.move_to_end(user)
                 session: _Key = (key, names[j], start)
-                stops = viewer.closed.get(session)
                 if stop == OPEN:
-                    if stops is not None or session in viewer.opened:
+                    if session in viewer.closed or session in viewer.opened:
                         duplicates += 1
                         continue
                     viewer.opened[session] = segment
                     self._open += 1
                     self._pair_seen(names[j], user)
                 else:
-                    if stops is not None and stop in stops:
+                    if viewer.has_stop(session, stop):
                         duplicates += 1
                         continue
-                    viewer.closed.setdefault(session, {})[stop] = segment
+                    viewer.add_stop(session, stop, segment)
                     if viewer.opened.pop(session, None) is not None:
                         self._open -= 1
                         self._pair_gone(names[j], user)
@@ -313,12 +334,12 @@ class Overlay:
             for user in list(self._viewers):
                 viewer = self._viewers[user]
                 before = viewer.size()
-                for session in list(viewer.closed):
-                    stops = viewer.closed[session]
-                    for stop in [s for s, seg in stops.items() if seg in consumed]:
-                        del stops[stop]
+                for session, value in list(viewer.closed.items()):
+                    stops = {s: seg for s, seg in _stops(value).items() if seg not in consumed}
                     if not stops:
                         del viewer.closed[session]
+                    elif len(stops) < len(_stops(value)):
+                        viewer.closed[session] = stops
                 gone = before - viewer.size()
                 if gone:
                     dropped += gone
@@ -388,8 +409,8 @@ class Overlay:
     def _summarise(self, viewer: _Viewer) -> ViewerEvents:
         now, longest = self._now, self.open_max_steps
         totals: dict[str, list[float]] = {}
-        for (_, name, start), stops in viewer.closed.items():
-            for stop in stops:
+        for (_, name, start), value in viewer.closed.items():
+            for stop in _stops(value):
                 entry = totals.setdefault(name, [0.0, 0.0, -np.inf])
                 entry[0] += max(stop - start, 1)
                 entry[1] += 1

@@ -152,6 +152,19 @@ class WatchEvents:
             logger.info("model %s was trained on %d held sessions", model.model_version, dropped)
         self._retain()
 
+    def maintain(self) -> None:
+        """Seal an idle log's overdue segment (training reads sealed ones only) and apply the
+        retention; the server calls it every ``maintenance_seconds``."""
+        try:
+            self.log.rotate()
+        except OSError as exc:  # appends report it too (503), until the log is reopened
+            logger.error("event log: cannot seal the active segment: %s", exc)
+        self._retain()
+
+    @property
+    def maintenance_seconds(self) -> float:
+        return min(60.0, self.settings.event_log_segment_seconds / 4)
+
     def close(self) -> None:
         self.log.close()
 

@@ -8,9 +8,10 @@ What ``python als_fit.py`` runs (no I/O here; the command line reads and writes)
    (:func:`streamrec.training.tune.tune_als`), unless the caller fixed them. Popularity and the
    fixed defaults are scored on the same window, so the summary can say what the search gained and
    whether the model beats popularity at all.
-3. **Live ranker.** With the winner's factors fitted before the window, each viewer's first
-   session in the window, among the streamers live at its start, is a LambdaRank query
-   (:mod:`streamrec.ranker`).
+3. **Live ranker.** With the winner's factors fitted before the window, each viewer's sessions
+   in the window, among the streamers live at their start, are LambdaRank queries, asked with
+   the history the server would hold then, with watch events and without
+   (:mod:`streamrec.training.live_queries`, :mod:`streamrec.ranker`).
 4. **Refit** on all the data with the winner, and summarise the history the ranker reads at
    serving time (:class:`streamrec.features.ViewerHistory`).
 """
@@ -30,11 +31,13 @@ from streamrec.data import Interactions, build_interactions
 from streamrec.evaluation.baselines import Popularity
 from streamrec.evaluation.evaluate import FoldData, evaluate_topk, prepare_fold
 from streamrec.features import ViewerHistory
+from streamrec.foldin import FoldIn
 from streamrec.live import LiveIndex
 from streamrec.popularity import PopularityRanker
-from streamrec.ranker import Queries, train_ranker
+from streamrec.ranker import train_ranker
 from streamrec.split import Fold, choose_window
 from streamrec.train import ALSParams, fit_als
+from streamrec.training.live_queries import session_queries
 from streamrec.training.tune import OBJECTIVE, TuneResult, evaluate_factors, tune_als
 
 logger = logging.getLogger(__name__)
@@ -130,7 +133,7 @@ def train_pipeline(
         tuning, params, factors = _search(fold_data, plan, validation, echo)
         seconds["tune"] = time.perf_counter() - started
         if plan.ranker:
-            ranker_model = _ranker(sessions, fold_data, factors, params.seed, validation)
+            ranker_model = _ranker(sessions, fold_data, factors, params, validation)
         else:
             validation["ranker_skipped"] = "not asked for"
         seconds["ranker"] = time.perf_counter() - started - seconds["tune"]
@@ -238,22 +241,26 @@ def _ranker(
     sessions: pd.DataFrame,
     fold_data: FoldData,
     factors: tuple[np.ndarray, np.ndarray],
-    seed: int,
+    params: ALSParams,
     validation: dict[str, Any],
 ) -> str | None:
-    """Train the live ranker on the fold's next sessions with factors fitted before it."""
+    """Train the live ranker on the fold's sessions with factors fitted before it."""
     user_factors, item_factors = factors
-    live = LiveIndex.from_sessions(sessions)
-    queries = Queries(
-        rows=fold_data.users,
-        live=[live.live(int(t)) for t in fold_data.next_step],
-        target=fold_data.next_item,
-    )
+    seed = params.seed
     history = ViewerHistory.from_sessions(
         fold_data.fold.history(sessions),
         fold_data.user_ids,
         len(fold_data.streamer_names),
         now=fold_data.fold.cut,
+    )
+    queries = session_queries(
+        fold_data.fold.targets(sessions),
+        fold_data.user_ids,
+        history,
+        user_factors,
+        FoldIn(item_factors, params),
+        LiveIndex.from_sessions(sessions),
+        seed=seed,
     )
     popularity_rank = popularity_ranks(fold_data.history)
     trained = train_ranker(queries, history, user_factors, item_factors, popularity_rank, seed=seed)

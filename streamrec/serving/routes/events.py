@@ -127,6 +127,13 @@ async def events_off(request: Request) -> NoReturn:
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or wrong live token."},
     415: {"description": "Neither text/csv nor application/json."},
+    422: {
+        "description": "The batch cannot be read, holds no valid row (the detail names the "
+        "reasons), or is over a bound.",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+        },
+    },
     429: {"description": "Too many wrong tokens from this client; see Retry-After."},
     503: {
         "description": "Overloaded, or the event log is full or cannot be written; nothing "
