@@ -94,3 +94,59 @@ def test_subset_keeps_rows_aligned() -> None:
     part = batch.subset(np.array([2, 0]))
     assert part.user_id.tolist() == [3, 1] and part.streamer_name == ["c", "a"]
     assert events.log_lines(part) == b"3,4,c,1,2\n1,2,a,3,5\n"
+
+
+def _as_tuple(batch: events.EventBatch) -> tuple:
+    return (
+        batch.user_id.tolist(),
+        batch.stream_key.tolist(),
+        batch.streamer_name,
+        batch.time_start.tolist(),
+        batch.time_stop.tolist(),
+        batch.lines,
+        batch.rows,
+        batch.dropped,
+    )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_plain_batches_read_in_python_equal_the_loaders_plan(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    names = ["zeon", "alp_tv", "Ünal", "x", "日本"]
+    lines = []
+    for _ in range(int(rng.integers(1, 60))):
+        user = str(int(rng.integers(0, 10 ** int(rng.integers(1, 19)))))
+        start = int(rng.integers(0, 10**6))
+        stop = "" if rng.random() < 0.2 else str(start + int(rng.integers(-2, 5)))
+        if rng.random() < 0.1 and len(user) < 18:
+            user = "0" + user  # leading zeros
+        lines.append(f"{user},{int(rng.integers(0, 99))},{rng.choice(names)},{start},{stop}")
+    lines += lines[: int(rng.integers(0, 4))]  # exact repeats
+    text = "".join(f"{line}\n" for line in lines).encode()
+    if seed % 3 == 0:
+        text = b"user_id,stream_id,streamer_name,time_start,time_stop\n\n" + text
+    header = events._has_header(text)
+    fast = events._plain_rows(text, header)
+    assert fast is not None
+    assert _as_tuple(fast) == _as_tuple(events._from_plan(text, header))
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "1,2,a b,3,4",
+        '1,2,"a",3,4',
+        "1,-2,a,3,4",
+        "1,x,a,3,4",
+        "1,2,a,3,4,5",
+        "1,2,,3,4",
+        "1234567890123456789,2,a,3,4",
+        "1,2,a,1234567890,4",
+        "1,2,a,3,4\r",
+        "\ufeff1,2,a,3,4",
+    ],
+)
+def test_batches_with_any_other_row_go_through_the_plan(line: str) -> None:
+    text = f"5,6,zeon,7,8\n{line}\n".encode()
+    assert events._plain_rows(text, False) is None
+    assert _as_tuple(events.from_csv(text)) == _as_tuple(events._from_plan(text, False))

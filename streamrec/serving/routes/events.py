@@ -16,7 +16,6 @@ from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
-from starlette.concurrency import run_in_threadpool
 
 from streamrec.events import EventsError
 from streamrec.serving.deps import json_response
@@ -102,7 +101,7 @@ async def post_events(request: Request) -> Response:
     body = await request.body()
     model = request.app.state.store.current
     try:
-        result = await run_in_threadpool(watch.ingest, body, media == "application/json", model)
+        result = await watch.ingest(body, media == "application/json", model)
     except (EventsError, NoValidRows) as exc:
         _invalid(str(exc))
     except Overloaded as exc:
