@@ -166,7 +166,20 @@ def csv_rows(path: Path, header: bool, index: int) -> pl.LazyFrame:
         split=line.str.head(MAX_ROW_BYTES + 1).str.split_exact(",", len(COLUMNS)),
     )
     split = pl.col("split").struct
-    fast = _typed(*(split.field(f"field_{i}") for i in range(len(COLUMNS))))
+    # Typed once, then used by the check and the output. A plain row's stream id is a
+    # non-negative integer (Twitch's are), its own key, so only careful rows hash theirs.
+    fields = [split.field(f"field_{i}") for i in range(len(COLUMNS))]
+    fast = {
+        name: pl.col(f"fast_{name}")
+        for name in ("user_id", "stream_key", "streamer_name", "time_start", "time_stop")
+    }
+    lines = lines.with_columns(
+        fast_user_id=fields[0].cast(pl.Int64, strict=False),
+        fast_stream_key=fields[1].cast(pl.Int64, strict=False),
+        fast_streamer_name=fields[2].cast(pl.Categorical),
+        fast_time_start=fields[3].cast(pl.Int32, strict=False),
+        fast_time_stop=fields[4].cast(pl.Int32, strict=False),
+    )
     plain = (
         pl.col("nul").is_null()
         & ~pl.col("too_long")
@@ -174,6 +187,7 @@ def csv_rows(path: Path, header: bool, index: int) -> pl.LazyFrame:
         & split.field(f"field_{len(COLUMNS)}").is_null()
         & (split.field("field_2") != "")
         & fast["user_id"].is_between(0, _MAX_USER_ID)
+        & fast["stream_key"].is_not_null()
         & fast["time_start"].is_between(0, _MAX_TIME)
         & fast["time_stop"].is_between(0, _MAX_TIME)
     )
@@ -330,12 +344,14 @@ def to_pandas(valid: pl.DataFrame, keep: np.ndarray | None) -> pd.DataFrame:
     Names get the codes of their rank among the distinct names, so categories come out sorted.
     """
     distinct = valid["streamer_name"].unique()
+    # Sorted by Polars (UTF-8 byte order is code point order, as Python's), 4x numpy's sort.
+    order = distinct.cast(pl.String).arg_sort().to_numpy()
+    distinct = distinct.gather(order)
     names = distinct.cast(pl.String).to_numpy()
     ids = distinct.to_physical().to_numpy()
-    order = np.argsort(names, kind="stable")
     rank = np.zeros(int(ids.max()) + 1, dtype=np.int32)
-    rank[ids[order]] = np.arange(len(order), dtype=np.int32)
-    del distinct
+    rank[ids] = np.arange(len(ids), dtype=np.int32)
+    del distinct, order
     columns = {}
     for name, dtype in (
         ("user_id", np.int64),
@@ -348,7 +364,7 @@ def to_pandas(valid: pl.DataFrame, keep: np.ndarray | None) -> pd.DataFrame:
         columns[name] = (column if keep is None else column[keep]).astype(dtype, copy=False)
         del column
     codes = rank[columns.pop("streamer_name")]
-    columns["streamer_name"] = pd.Categorical.from_codes(codes, categories=names[order])
+    columns["streamer_name"] = pd.Categorical.from_codes(codes, categories=names, validate=False)
     return pd.DataFrame(
         {name: columns[name] for name in ("user_id", "streamer_name", "time_start", "time_stop")},
         copy=False,
