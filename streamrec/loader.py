@@ -3,9 +3,9 @@
 A CSV file is read as raw lines, not through a CSV parser: one line is one row, so a bad byte,
 an over-long row or an unbalanced quote costs only the row it is in, and every row gets exactly
 one verdict. Every line is split at its commas, and almost every line of a real file is plain
-(no space, quote, sign or U+FFFD; five fields whose numbers cast) and takes its fields from
-that split alone; only the others go through the careful path (quotes, spaces, a pattern check
-of each field), on a column that is null for the plain rows, so its cost follows the bad rows.
+(no space, quote, sign or U+FFFD; five fields whose numbers, stream id too, cast) and takes its
+fields from that split alone; only the others go through the careful path (quotes, spaces, a
+pattern check of each field), on a column null for the plain rows: its cost follows the bad rows.
 
 Parquet files (the same five columns) skip the line step and get the same field checks.
 
@@ -19,13 +19,12 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-# Polars' allocator (jemalloc) keeps freed pages for a while (Polars asks for 0.5-1 s), so the
-# lines' buffers of the streaming read were still resident while the matrix was built: at 6.1M
-# rows the peak was 0.77 GB with that and 0.59 GB with none (see pola-rs/polars#23128). None at
-# all costs a page fault for every buffer reused (at 12M rows 1.3M faults and 3 s of system
-# time); 100 ms keeps the reuse (0.5M faults, 1.5 s) for 0.09 GB more. jemalloc reads this when
-# Polars is first imported, which must be here (``streamrec.data`` imports Polars only through
-# this module); an operator's own setting wins.
+# Polars' allocator (jemalloc) keeps freed pages for 0.5-1 s, so the lines' buffers of the
+# streaming read were still resident while the matrix was built (6.1M rows: 0.77 GB of peak,
+# 0.59 with none kept; pola-rs/polars#23128); none kept costs a page fault per buffer reused
+# (12M rows: 1.3M faults, 3 s of system time), 100 ms keeps the reuse (0.5M, 1.5 s; +0.09 GB).
+# Read when Polars is first imported: here (``streamrec.data`` imports it only through this
+# module); an operator's own setting wins.
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
 
 import numpy as np  # noqa: E402
