@@ -3,16 +3,18 @@
 ``python -m bench loader`` (or ``python -m bench.loader [--data FILE] [--repeats N]``) reads
 one sessions CSV (default: the ``twitch-100k`` preset, 3M rows, generated into ``bench/out/``
 if missing) several ways, each in a fresh process, and prints the median wall time and peak
-RSS of each, with ratios (``× scan``, ``× bare``: to the same engine's ``scan`` and ``bare``,
-Polars' for ``streamrec``):
+RSS of each, with ratios (``× scan``, ``× bare``, ``× matrix``: to the same engine's
+``scan``, ``bare`` and ``matrix``, Polars' for ``streamrec``):
 
 - ``streamrec``: ``data.read_sessions`` + ``data.build_interactions`` (Polars, every check);
 - ``before``: the same two calls with the pyarrow block loader this one replaced, taken from
   git (``--before REF``; skipped when git or the commit is not there);
 - per engine (``polars``, ``duckdb``): ``scan`` reads the five typed columns and nothing else;
   ``bare`` reads them, drops exact duplicates and sums watch steps per (user, streamer), with
-  no checks (the engine's floor for this job); ``lines`` reads the file as raw lines, the first
-  step of the robust design; ``split`` also splits them and casts the fields.
+  no checks (the engine's floor for this job); ``matrix`` (Polars) also turns that into the
+  same users x streamers CSR matrix with sorted id maps as ``streamrec``; ``lines`` reads the
+  file as raw lines, the first step of the robust design; ``split`` also splits them and casts
+  the fields.
 
 Imports are outside the time. Peak RSS is the child process's high-water mark
 (``ru_maxrss``), interpreter and imports included. It is a benchmark: it prints a table and
@@ -47,6 +49,7 @@ VARIANTS = (
     "before",
     "polars-scan",
     "polars-bare",
+    "polars-matrix",
     "polars-lines",
     "polars-split",
     "duckdb-scan",
@@ -98,6 +101,24 @@ def _polars_bare(path: Path) -> None:
 
     steps = pl.max_horizontal(pl.col("time_stop") - pl.col("time_start"), 1)
     _polars_typed(path).unique().group_by("user_id", "streamer_name").agg(steps.sum()).collect()
+
+
+def _polars_matrix(path: Path) -> None:
+    import numpy as np
+    import polars as pl
+    import scipy.sparse as sp
+
+    steps = pl.max_horizontal(pl.col("time_stop") - pl.col("time_start"), 1)
+    summed = (
+        _polars_typed(path).unique().group_by("user_id", "streamer_name").agg(steps.sum()).collect()
+    )
+    # Sorted id maps; names are sorted once, as distinct values, not per row.
+    names = summed["streamer_name"].unique().sort()
+    rows = summed["user_id"].rank("dense").to_numpy() - 1
+    cols = summed["streamer_name"].cast(pl.Enum(names)).to_physical().to_numpy()
+    shape = (int(rows.max()) + 1, len(names))
+    values = summed["time_stop"].to_numpy().astype(np.float32)
+    sp.csr_matrix((values, (rows, cols)), shape=shape)
 
 
 def _polars_lines(path: Path) -> None:
@@ -174,6 +195,7 @@ _RUNS: dict[str, Callable[[Path], None]] = {
     "before": _before,
     "polars-scan": _polars_scan,
     "polars-bare": _polars_bare,
+    "polars-matrix": _polars_matrix,
     "polars-lines": _polars_lines,
     "polars-split": _polars_split,
     "duckdb-scan": _duckdb_scan,
@@ -254,14 +276,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     size_mb = path.stat().st_size / 1e6
     print(f"\ndata: {path.name} ({size_mb:.0f} MB), medians of {args.repeats} runs")
-    print("| variant | wall s | min s | × scan | × bare | peak RSS GB | × before RSS |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| variant | wall s | min s | × scan | × bare | × matrix | peak RSS GB | × before RSS |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for variant, wall in seconds.items():
         engine = "duckdb" if variant.startswith("duckdb") else "polars"
-        ratios = [_ratio(wall, seconds.get(f"{engine}-{ref}")) for ref in ("scan", "bare")]
+        refs = ("scan", "bare", "matrix")
+        ratios = [_ratio(wall, seconds.get(f"{engine}-{ref}")) for ref in refs]
         memory = _ratio(peaks[variant], peaks.get("before"))
         print(
-            f"| {variant} | {wall:.2f} | {fastest[variant]:.2f} | {ratios[0]} | {ratios[1]} "
+            f"| {variant} | {wall:.2f} | {fastest[variant]:.2f} | {' | '.join(ratios)} "
             f"| {peaks[variant] / 1e9:.2f} | {memory} |"
         )
     return 0

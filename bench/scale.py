@@ -8,6 +8,8 @@ time and the process's peak resident memory up to the end of that phase (sampled
 and the kernel's own high-water mark), then the server's start-up milestones
 (:mod:`bench.startup`).
 
+``--load-only`` stops after the load and the matrix (no fit, no artifact, no server).
+
 Run by ``make bench-scale``; not part of ``make bench`` or the tests.
 """
 
@@ -72,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, help="sessions CSV (default: bench/out/PRESET.csv)")
     parser.add_argument("--factors", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=15)
+    parser.add_argument(
+        "--load-only", action="store_true", help="stop after the load and the matrix"
+    )
     args = parser.parse_args(argv)
 
     data_path = args.data or OUT / f"{args.preset}.csv"
@@ -102,6 +107,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         del sessions
         gc.collect()
         t = phase("build matrix", t)
+        if args.load_only:
+            return _print_phases(data_path, report, interactions, rows)
         user_factors, item_factors = fit_als(interactions.user_items, params, show_progress=True)
         t = phase("fit", t)
         model = artifact.from_training(
@@ -135,6 +142,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"| server start to ready ({server.ready_probe}) | {server.ready:.1f} | |")
     print(f"| one request (k=10), lists ready | {server.request_ms / 1000:.3f} | |")
     print(f"\nartifact: {model_path} ({model_path.stat().st_size / 1e9:.2f} GB)")
+    return 0
+
+
+def _print_phases(
+    data_path: Path,
+    report: data.LoadReport,
+    interactions: data.Interactions,
+    rows: list[tuple[str, float, int]],
+) -> int:
+    users, items = interactions.shape
+    print(f"\ndata: {data_path.name}, {report.summary()}")
+    nnz = interactions.user_items.nnz
+    print(f"matrix: {users:,} users x {items:,} streamers, {nnz:,} non-zeros\n")
+    print("| phase | wall s | peak RSS GB |")
+    print("| --- | ---: | ---: |")
+    for name, seconds, peak in rows:
+        print(f"| {name} | {seconds:.1f} | {peak / 1e9:.2f} |")
     return 0
 
 

@@ -3,9 +3,9 @@
 A CSV file is read as raw lines, not through a CSV parser: one line is one row, so a bad byte,
 an over-long row or an unbalanced quote costs only the row it is in, and every row gets exactly
 one verdict. Every line is split at its commas, and almost every line of a real file is plain
-(no space, quote, sign or U+FFFD; five fields whose numbers cast) and takes its fields from
-that split alone; only the others go through the careful path (quotes, spaces, a pattern check
-of each field), on a column that is null for the plain rows, so its cost follows the bad rows.
+(no space, quote, sign or U+FFFD; five fields whose numbers, stream id too, cast) and takes its
+fields from that split alone; only the others go through the careful path (quotes, spaces, a
+pattern check of each field), on a column null for the plain rows: its cost follows the bad rows.
 
 Parquet files (the same five columns) skip the line step and get the same field checks.
 
@@ -19,12 +19,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-# Polars' allocator (jemalloc) keeps freed pages for a while (Polars asks for 0.5-1 s), so the
-# lines' buffers of the streaming read were still resident while the matrix was built: at 6.1M
-# rows the peak was 0.77 GB with that and 0.59 GB with none, at the same speed (see
-# pola-rs/polars#23128). jemalloc reads this when Polars is first imported, which must be here
-# (``streamrec.data`` imports Polars only through this module); an operator's own setting wins.
-os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:0,muzzy_decay_ms:0")
+# Polars' allocator (jemalloc) keeps freed pages for 0.5-1 s, so the lines' buffers of the
+# streaming read were still resident while the matrix was built (6.1M rows: 0.77 GB of peak,
+# 0.59 with none kept; pola-rs/polars#23128); none kept costs a page fault per buffer reused
+# (12M rows: 1.3M faults, 3 s of system time), 100 ms keeps the reuse (0.5M, 1.5 s; +0.09 GB).
+# Read when Polars is first imported: here (``streamrec.data`` imports it only through this
+# module); an operator's own setting wins.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
@@ -163,19 +164,32 @@ def csv_rows(path: Path | bytes, header: bool, index: int, keep_line: bool = Fal
     line = pl.col("line").fill_null("")
     lines = lines.with_columns(
         too_long=line.str.len_bytes() > MAX_ROW_BYTES,
-        # Split unmasked (masking the text first costs more than the split), capped in length;
-        # a sixth field means too many.
-        split=line.str.head(MAX_ROW_BYTES + 1).str.split_exact(",", len(COLUMNS)),
+        # Split unmasked (masking the text first costs more than the split), into five at
+        # most: the last holds any further commas, so a row of too many fails its cast.
+        split=line.str.splitn(",", len(COLUMNS)),
     )
     split = pl.col("split").struct
-    fast = _typed(*(split.field(f"field_{i}") for i in range(len(COLUMNS))))
+    # Typed once, then used by the check and the output. A plain row's stream id is a
+    # non-negative integer (Twitch's are), its own key, so only careful rows hash theirs.
+    fields = [split.field(f"field_{i}") for i in range(len(COLUMNS))]
+    fast = {
+        name: pl.col(f"fast_{name}")
+        for name in ("user_id", "stream_key", "streamer_name", "time_start", "time_stop")
+    }
+    lines = lines.with_columns(
+        fast_user_id=fields[0].cast(pl.Int64, strict=False),
+        fast_stream_key=fields[1].cast(pl.Int64, strict=False),
+        fast_streamer_name=fields[2].cast(pl.Categorical),
+        fast_time_start=fields[3].cast(pl.Int32, strict=False),
+        fast_time_stop=fields[4].cast(pl.Int32, strict=False),
+    )
     plain = (
         pl.col("nul").is_null()
         & ~pl.col("too_long")
         & ~line.str.contains(_NOT_PLAIN)
-        & split.field(f"field_{len(COLUMNS)}").is_null()
         & (split.field("field_2") != "")
         & fast["user_id"].is_between(0, _MAX_USER_ID)
+        & fast["stream_key"].is_not_null()
         & fast["time_start"].is_between(0, _MAX_TIME)
         & fast["time_stop"].is_between(0, _MAX_TIME)
     )
@@ -335,12 +349,14 @@ def to_pandas(valid: pl.DataFrame, keep: np.ndarray | None) -> pd.DataFrame:
     Names get the codes of their rank among the distinct names, so categories come out sorted.
     """
     distinct = valid["streamer_name"].unique()
+    # Sorted by Polars (UTF-8 byte order is code point order, as Python's), 4x numpy's sort.
+    order = distinct.cast(pl.String).arg_sort().to_numpy()
+    distinct = distinct.gather(order)
     names = distinct.cast(pl.String).to_numpy()
     ids = distinct.to_physical().to_numpy()
-    order = np.argsort(names, kind="stable")
     rank = np.zeros(int(ids.max()) + 1, dtype=np.int32)
-    rank[ids[order]] = np.arange(len(order), dtype=np.int32)
-    del distinct
+    rank[ids] = np.arange(len(ids), dtype=np.int32)
+    del distinct, order
     columns = {}
     for name, dtype in (
         ("user_id", np.int64),
@@ -353,7 +369,7 @@ def to_pandas(valid: pl.DataFrame, keep: np.ndarray | None) -> pd.DataFrame:
         columns[name] = (column if keep is None else column[keep]).astype(dtype, copy=False)
         del column
     codes = rank[columns.pop("streamer_name")]
-    columns["streamer_name"] = pd.Categorical.from_codes(codes, categories=names[order])
+    columns["streamer_name"] = pd.Categorical.from_codes(codes, categories=names, validate=False)
     return pd.DataFrame(
         {name: columns[name] for name in ("user_id", "streamer_name", "time_start", "time_stop")},
         copy=False,

@@ -118,6 +118,22 @@ def test_build_interactions_users_are_rows_and_watch_time_sums(tmp_path: Path) -
     assert interactions.user_items.toarray().tolist() == [[1.0, 0.0], [1.0, 5.0]]
 
 
+def test_build_interactions_same_matrix_whether_or_not_sorted_by_user(tmp_path: Path) -> None:
+    # Sorted by user (as the Twitch files are) the rows are taken as they come; else factorized.
+    lines = [
+        f"{u},{i},s{(u * 7 + i) % 5},{i % 4},{i % 4 + u % 3}" for u in range(30) for i in range(6)
+    ]
+    sessions, _ = read_sessions(write_csv(tmp_path / "s.csv", lines))
+    grouped = build_interactions(sessions)
+    shuffled = build_interactions(sessions.sample(frac=1.0, random_state=0))
+    assert grouped.user_ids.tolist() == shuffled.user_ids.tolist() == list(range(30))
+    assert grouped.streamer_names.tolist() == shuffled.streamer_names.tolist()
+    a, b = grouped.user_items, shuffled.user_items
+    assert a.has_canonical_format and b.has_canonical_format
+    assert (a.indptr == b.indptr).all() and (a.indices == b.indices).all()
+    assert (a.data == b.data).all() and a.dtype == b.dtype == np.float32
+
+
 def test_build_interactions_of_a_subset_keeps_all_streamer_columns(tmp_path: Path) -> None:
     sessions, _ = read_sessions(write_csv(tmp_path / "s.csv", TWITCH_LINES))
     late = sessions[sessions["time_start"] > 580]
