@@ -124,7 +124,7 @@ class WatchEvents:
         self.overlay.set_now(model.data_now)
         rows = 0
         for segment in sealed:
-            if segment.path.name in consumed or segment.size == 0:
+            if consumed.get(segment.path.name) == segment.size or segment.size == 0:
                 continue
             try:
                 batch = events.from_csv(segment.path.read_bytes())
@@ -141,7 +141,7 @@ class WatchEvents:
             rows,
             time.perf_counter() - started,
             len(sealed),
-            sum(s.path.name in consumed for s in sealed),
+            sum(consumed.get(s.path.name) == s.size for s in sealed),
         )
         return rows
 
@@ -151,8 +151,9 @@ class WatchEvents:
         if not self._started:  # the first model: start() replays for it
             return
         consumed = event_log.consumed_of(model.metadata)
-        seqs = [event_log.segment_seq(name) for name in consumed]
-        dropped = self.overlay.drop_consumed(seq for seq in seqs if seq is not None)
+        # A segment is consumed when both its name and its size match (as the log counts it).
+        seqs = [s.seq for s in self.log.segments() if consumed.get(s.path.name) == s.size]
+        dropped = self.overlay.drop_consumed(seqs)
         self.log.set_consumed(consumed)
         self.overlay.set_now(model.data_now)
         model.attach(self.overlay)
