@@ -16,8 +16,9 @@ from typing import NamedTuple
 
 import numpy as np
 
+from streamrec.serving.filters import Filters
 from streamrec.serving.live_state import LiveSnapshot, LiveState
-from streamrec.serving.recommender import Filters, Recommender
+from streamrec.serving.recommender import Recommender
 
 
 class LiveSetUnavailableError(RuntimeError):

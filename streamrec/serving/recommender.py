@@ -22,12 +22,11 @@ without locks, and a new model replaces it by swapping one reference (see
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 import numpy as np
@@ -40,6 +39,15 @@ from streamrec.features import ViewerRow
 from streamrec.foldin import FoldIn, params_from_metadata
 from streamrec.popularity import PopularityRanker
 from streamrec.ranker import LiveRanker, from_artifact
+from streamrec.serving.filters import (
+    NO_FILTERS,
+    NONE,
+    Filters,
+    NameResolver,
+    isin_sorted,
+    locate,
+    lookup,
+)
 from streamrec.serving.fresh import FreshViewer, FreshViewers
 from streamrec.serving.overlay import Overlay, PopularNow
 
@@ -48,8 +56,6 @@ logger = logging.getLogger(__name__)
 Source = Literal["als", "popular", "als+popular", "als-foldin", "als-foldin+popular"]
 PrecomputeState = Literal["pending", "running", "ready", "failed", "stopped", "off"]
 MAX_K = 1000
-_NONE = np.empty(0, dtype=np.int32)
-_NONE.flags.writeable = False
 Boost = tuple[np.ndarray, np.ndarray]
 """Sorted item indices and the score bonus each gets (the user's own streamers)."""
 
@@ -70,23 +76,6 @@ class Recommendation:
     source: Source
     unknown_streamers: int = 0
 
-
-@dataclass(frozen=True, eq=False)
-class Filters:
-    """Which streamers a list may contain, as sorted item indices (see :meth:`Recommender.filters`).
-
-    ``available`` None means every streamer; ``unknown`` holds the request's names the model
-    does not know, which were ignored; ``available_factors`` are the item factors of
-    ``available``, gathered once per distinct list rather than once per request.
-    """
-
-    available: np.ndarray | None = None
-    exclude: np.ndarray = field(default_factory=lambda: _NONE)
-    unknown: frozenset[str] = frozenset()
-    available_factors: np.ndarray | None = field(default=None, repr=False)
-
-
-NO_FILTERS = Filters()
 
 # How often a gated precomputation looks at its stop flag while it waits.
 _GATE_POLL_SECONDS = 0.05
@@ -183,10 +172,7 @@ class Recommender:
         self._popular = PopularityRanker.from_order(artifact.popular)
         self._popularity_rank = self._popular.ranks()
         self._index = {name: i for i, name in enumerate(self._names.tolist())}
-        # Not a bound method: the cache must not keep the model alive after a reload.
-        self._resolve_joined = functools.lru_cache(maxsize=8)(
-            functools.partial(_resolve_joined, self._index, self._item_factors)
-        )
+        self._resolver = NameResolver(self._index, self._item_factors)
         # Item norms for cosine similarity; not a normalised copy of the factors, which would
         # hold another catalogue-sized matrix in memory for one rarely called route.
         norms = np.linalg.norm(self._item_factors, axis=1)
@@ -334,32 +320,13 @@ class Recommender:
     def filters(
         self, available: Sequence[str] | None = None, exclude: Sequence[str] = ()
     ) -> Filters:
-        """Map a request's streamer names to item indices; unknown names are collected.
-
-        Parameters
-        ----------
-        available : sequence of str, optional
-            Only these streamers may be recommended (e.g. those live now); None means all.
-        exclude : sequence of str
-            These streamers must not be recommended.
-
-        Notes
-        -----
-        A platform sends the same "live now" list with every request until it changes, so the
-        last few distinct lists are remembered with their item factors: a repeated list of
-        1,000 names then costs one string join and hash instead of 1,000 lookups in the name
-        index and a gather of 1,000 scattered factor rows.
-        """
-        allowed, unknown, factors = None, frozenset[str](), None
-        if available is not None:
-            allowed, unknown, factors = self._resolve_names(available, with_factors=True)
-        excluded, unknown_excluded, _ = self._resolve_names(exclude, with_factors=False)
-        return Filters(allowed, excluded, unknown | unknown_excluded, factors)
+        """Map a request's streamer names to item indices; unknown names are collected
+        (:meth:`streamrec.serving.filters.NameResolver.filters`)."""
+        return self._resolver.filters(available, exclude)
 
     def resolve(self, names: Sequence[str]) -> Filters:
         """:meth:`filters` with ``names`` as ``available``, bypassing its cache (a live set)."""
-        available, unknown, factors = _resolve(self._index, self._item_factors, names, True)
-        return Filters(available, _NONE, unknown, factors)
+        return self._resolver.resolve(names)
 
     # -- recommendations ----------------------------------------------------------------------
 
@@ -463,7 +430,7 @@ class Recommender:
                 strict=True,
             ):
                 lists[j] = items
-        popular = self._popular_list(k, filters, _NONE)
+        popular = self._popular_list(k, filters, NONE)
         results = []
         for j, items in enumerate(lists):
             if j in fresh:
@@ -471,7 +438,7 @@ class Recommender:
             elif items is None:
                 results.append(self._result(popular, "popular", filters))
             else:
-                watched = self.watched(int(rows[j])) if exclude_watched else _NONE
+                watched = self.watched(int(rows[j])) if exclude_watched else NONE
                 results.append(self._finish(items, k, filters, watched, "als"))
         return results
 
@@ -507,18 +474,18 @@ class Recommender:
         if weight is None:  # the ranker's features need the viewer's sessions: blend here
             weight = self.repeat_weight
         unknown = set(filters.unknown)
-        ids = _lookup(self._index, [name for name, _ in history], unknown)
+        ids = lookup(self._index, [name for name, _ in history], unknown)
         watch = np.fromiter((w for _, w in history), dtype=np.float64, count=len(history))
         if not np.all(watch > 0) or not np.all(np.isfinite(watch)):
             raise ValueError("watch_time must be a positive finite number of steps")
         filters = dataclasses.replace(filters, unknown=frozenset(unknown))
         known = ids >= 0
         if not known.any():
-            return self._result(self._popular_list(k, filters, _NONE), "popular", filters)
+            return self._result(self._popular_list(k, filters, NONE), "popular", filters)
         items, position = np.unique(ids[known], return_inverse=True)
         totals = np.bincount(position, weights=watch[known])
         user = self._fold_in.user_factors(items, totals)
-        watched = items.astype(np.int32) if exclude_watched else _NONE
+        watched = items.astype(np.int32) if exclude_watched else NONE
         boost = (items, bonus(totals, weight)) if weight else None
         ranked = self._rank(user, k, filters, watched, boost)
         return self._finish(ranked, k, filters, watched, "als-foldin")
@@ -620,13 +587,13 @@ class Recommender:
                 fresh, row is None, k, exclude_watched, filters, weight, scan
             )
         if row is None:
-            return self._result(self._popular_list(k, filters, _NONE), "popular", filters)
+            return self._result(self._popular_list(k, filters, NONE), "popular", filters)
         if weight is None:  # the live ranker scores every allowed streamer: a catalogue scan
             # without `available`; with it, a bounded list, cheap enough for the event loop
             if scan or filters.available is not None:
                 return self._rank_live(row, k, filters)
             return None
-        watched = self.watched(row) if exclude_watched else _NONE
+        watched = self.watched(row) if exclude_watched else NONE
         ranked = None
         if filters.available is None:
             ranked = self._from_prefix(row, k, exclude_watched, filters.exclude, weight)
@@ -664,7 +631,7 @@ class Recommender:
         if weight is None:
             return self._rank_live(fresh.history, k, filters, fresh.factors, fresh.now, source)
         history = fresh.history
-        watched = history.items if exclude_watched else _NONE
+        watched = history.items if exclude_watched else NONE
         boost = (history.items, bonus(history.watch, weight)) if weight else None
         ranked = self._rank(fresh.factors, k, filters, watched, boost)
         return self._finish(ranked, k, filters, watched, source)
@@ -698,19 +665,19 @@ class Recommender:
             assert isinstance(row, int)
             user = self._user_factors[row]
         if filters.available is not None:
-            allowed = self._allowed(filters, _NONE)
+            allowed = self._allowed(filters, NONE)
             factors = filters.available_factors
             if factors is None or len(allowed) != len(filters.available):
                 factors = self._item_factors[allowed]
         else:
             allowed = np.arange(self.n_items, dtype=np.int32)
             if len(filters.exclude):
-                allowed = allowed[~_isin_sorted(allowed, filters.exclude)]
+                allowed = allowed[~isin_sorted(allowed, filters.exclude)]
             factors = self._item_factors if len(allowed) == self.n_items else None
             if factors is None:
                 factors = self._item_factors[allowed]
         ranked = self._live_ranker.rank(row, allowed, factors @ user, k, now)
-        return self._finish(ranked, k, filters, _NONE, source)
+        return self._finish(ranked, k, filters, NONE, source)
 
     def _from_prefix(
         self, row: int, k: int, exclude_watched: bool, exclude: np.ndarray, weight: float
@@ -747,7 +714,7 @@ class Recommender:
                 merged, scores = merged[keep], scores[keep]
             ranked = merged[np.lexsort((merged, -scores))]
         if len(exclude):
-            ranked = ranked[~_isin_sorted(ranked, exclude)]
+            ranked = ranked[~isin_sorted(ranked, exclude)]
         if len(ranked) >= k or complete:
             return ranked[:k]
         return None
@@ -760,9 +727,9 @@ class Recommender:
         watched = self._watched[rows]
         items, candidates = self._item_factors, None
         if filters.available is not None:
-            candidates = self._allowed(filters, _NONE)
+            candidates = self._allowed(filters, NONE)
             if len(candidates) == 0:
-                return [_NONE] * len(rows)
+                return [NONE] * len(rows)
             watched = sp.csr_matrix(watched[:, candidates])
             items = items[candidates]
         boost = None
@@ -797,38 +764,26 @@ class Recommender:
         """Rank only the available items (neither excluded nor, if given, watched)."""
         available = filters.available
         if available is None or len(available) == 0:
-            return _NONE
+            return NONE
         factors = filters.available_factors
         if factors is None:
             factors = self._item_factors[available]
         scores = factors @ user
         if boost is not None:
-            position, found = _locate(available, boost[0])
+            position, found = locate(available, boost[0])
             scores[position[found]] += boost[1][found]
         for skip in (filters.exclude, watched):
             if len(skip):
-                position, found = _locate(available, skip)
+                position, found = locate(available, skip)
                 scores[position[found]] = -np.inf
         return topn.top_k(scores, k, available)
 
-    def _resolve_names(
-        self, names: Sequence[str], with_factors: bool
-    ) -> tuple[np.ndarray, frozenset[str], np.ndarray | None]:
-        if len(names) == 0:
-            return _NONE, frozenset(), self._item_factors[:0] if with_factors else None
-        # The joined names are the cache key: one C-level join and hash instead of hashing
-        # every name. A name containing the separator would make the key ambiguous: no cache.
-        joined = "\x00".join(names)
-        if joined.count("\x00") != len(names) - 1:
-            return _resolve(self._index, self._item_factors, names, with_factors)
-        return self._resolve_joined(joined, with_factors)
-
     def _allowed(self, filters: Filters, watched: np.ndarray) -> np.ndarray:
         """The available items that are neither excluded nor (already) watched."""
-        allowed = filters.available if filters.available is not None else _NONE
+        allowed = filters.available if filters.available is not None else NONE
         for skip in (filters.exclude, watched):
             if len(skip):
-                allowed = allowed[~_isin_sorted(allowed, skip)]
+                allowed = allowed[~isin_sorted(allowed, skip)]
         return allowed
 
     def _popular_list(self, k: int, filters: Filters, skip: np.ndarray) -> np.ndarray:
@@ -875,54 +830,6 @@ class Recommender:
         return Recommendation(self._names[ranked].tolist(), source, len(filters.unknown))
 
 
-def _lookup(index: dict[str, int], names: Iterable[str], unknown: set[str]) -> np.ndarray:
-    """Item index per name (-1 when unknown); unknown names are added to ``unknown``."""
-    names = names if isinstance(names, list | tuple) else list(names)
-    get = index.get
-    ids = np.array([get(name, -1) for name in names], dtype=np.int32)
-    if len(ids) and ids.min() < 0:
-        unknown.update(names[j] for j in np.flatnonzero(ids < 0).tolist())
-    return ids
-
-
-def _resolve(
-    index: dict[str, int], item_factors: np.ndarray, names: Sequence[str], with_factors: bool
-) -> tuple[np.ndarray, frozenset[str], np.ndarray | None]:
-    """Sorted distinct item indices of the known ``names``, the unknown names, and (when
-    ``with_factors``) the items' factors."""
-    unknown: set[str] = set()
-    ids = np.sort(_lookup(index, names, unknown))
-    ids = ids[np.searchsorted(ids, 0) :]
-    if len(ids) > 1:
-        ids = ids[np.concatenate(([True], ids[1:] != ids[:-1]))]
-    factors = item_factors[ids] if with_factors else None
-    for shared in (ids, factors):  # shared between requests through the cache
-        if shared is not None:
-            shared.flags.writeable = False
-    return ids, frozenset(unknown), factors
-
-
-def _resolve_joined(
-    index: dict[str, int], item_factors: np.ndarray, joined: str, with_factors: bool
-) -> tuple[np.ndarray, frozenset[str], np.ndarray | None]:
-    return _resolve(index, item_factors, joined.split("\x00"), with_factors)
-
-
-def _locate(sorted_items: np.ndarray, items: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Where each of ``items`` sits in ``sorted_items``, and whether it is there at all."""
-    position = np.searchsorted(sorted_items, items)
-    found = position < len(sorted_items)
-    found[found] = sorted_items[position[found]] == items[found]
-    return position, found
-
-
 def _check_k(k: int) -> None:
     if not 1 <= k <= MAX_K:
         raise ValueError(f"k must be between 1 and {MAX_K}, got {k}")
-
-
-def _isin_sorted(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
-    """``np.isin(values, sorted_set)`` for a sorted ``sorted_set``, by binary search."""
-    position = np.searchsorted(sorted_set, values)
-    position[position == len(sorted_set)] = 0
-    return sorted_set[position] == values

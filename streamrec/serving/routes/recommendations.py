@@ -20,8 +20,9 @@ from streamrec.serving.deps import (
     json_response,
     serving,
 )
+from streamrec.serving.filters import NO_FILTERS, Filters
 from streamrec.serving.live_filter import LiveFilters, LiveSetUnavailableError
-from streamrec.serving.recommender import MAX_K, NO_FILTERS, Filters, Recommendation, Recommender
+from streamrec.serving.recommender import MAX_K, Recommendation, Recommender
 from streamrec.serving.schemas import (
     DECIMAL_INTEGER,
     MAX_REPEAT_WEIGHT,
