@@ -21,8 +21,8 @@ def test_top_lists_are_the_lists_a_server_computes(
     lists = precompute.top_lists(checkerboard_artifact, top_n, max_users, threads=2)
     served = Recommender(checkerboard_artifact, top_n=top_n, max_users=max_users)
     assert lists is not None and (lists.top_n, lists.max_users) == (top_n, max_users)
-    assert np.array_equal(lists.items, served._lists.top)
-    assert np.array_equal(lists.rows, served._rows)
+    assert np.array_equal(lists.items, served._lists.current.top)
+    assert np.array_equal(lists.rows, served._lists.rows)
 
 
 def test_top_lists_off(checkerboard_artifact) -> None:
@@ -56,7 +56,7 @@ def test_lists_stored_for_other_settings_are_computed_again(
     assert rec.precompute_state == "pending"
     assert rec.precompute() is True
     want = Recommender(checkerboard_artifact, top_n=top_n, max_users=max_users)
-    assert np.array_equal(rec._lists.top, want._lists.top)
+    assert np.array_equal(rec._lists.current.top, want._lists.current.top)
 
 
 def test_max_users_beyond_the_users_matches_every_user(checkerboard_artifact) -> None:

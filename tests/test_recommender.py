@@ -140,7 +140,7 @@ def test_max_users_precomputes_the_most_active_users(checkerboard_artifact, exac
     rec = Recommender(checkerboard_artifact, top_n=5, max_users=10)
     assert rec.precomputed_users == 10
     activity = np.diff(checkerboard_artifact.user_items.indptr)
-    slot = rec._slot_of_row
+    slot = rec._lists.slot_of_row
     assert activity[slot >= 0].min() >= activity[slot < 0].max()
     for user in range(1000, 1040):
         assert_same_ranking(rec, user, rec.recommend(user, 4), exact.recommend(user, 4))

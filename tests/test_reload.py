@@ -308,6 +308,6 @@ def test_lists_left_to_compute_use_every_core_by_default(
     tmp_path: Path, versions: list[artifact.Artifact]
 ) -> None:
     path = artifact.save(versions[0], tmp_path / "model.npz")
-    assert load_recommender(path, Settings(model_path=path))._threads == os.cpu_count()
+    assert load_recommender(path, Settings(model_path=path))._lists.threads == os.cpu_count()
     one = Settings(model_path=path, precompute_threads=1)
-    assert load_recommender(path, one)._threads == 1
+    assert load_recommender(path, one)._lists.threads == 1

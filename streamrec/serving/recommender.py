@@ -7,15 +7,13 @@ norms and the fold-in Gram matrix. A typical request then reads a short precompu
 and filters it; it touches no item-sized array. Requests the list cannot answer (filters
 that leave fewer than ``k``, users outside the precomputed set) score the whole catalogue.
 
-The precomputed lists take a catalogue scan per user (minutes at Twitch scale), so training
-stores them in the artifact (:mod:`streamrec.precompute`), and an instance whose settings match
-the stored ones uses them from the start. Otherwise they may be computed after construction,
-e.g. in a background thread while the instance already serves (:meth:`Recommender.precompute`);
-until then every request is answered by scoring the catalogue, which gives the same lists.
-That publication is the only change after construction: one reference assignment of an
-immutable (read-only) table, so a reader sees either no lists or all of them, never a
-half-filled table. Any number of threads may therefore use an instance at once
-without locks, and a new model replaces it by swapping one reference (see
+The precomputed lists (:mod:`streamrec.serving.lists`) come from the artifact or are computed
+after construction, e.g. in a background thread while the instance already serves
+(:meth:`Recommender.precompute`); until then every request is answered by scoring the
+catalogue, which gives the same lists. Their publication (one reference assignment of a
+read-only table) and the watch-event overlay it reads (:mod:`streamrec.serving.fresh`) are the
+only changes after construction, so any number of threads may use an instance at once without
+locks, and a new model replaces it by swapping one reference (see
 :mod:`streamrec.serving.reload`).
 """
 
@@ -24,15 +22,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal, NamedTuple
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 
-from streamrec import precompute, topn
+from streamrec import topn
 from streamrec.artifact import Artifact
 from streamrec.blend import DEFAULT_WEIGHT, bonus, check_weight
 from streamrec.features import ViewerRow
@@ -49,12 +46,12 @@ from streamrec.serving.filters import (
     lookup,
 )
 from streamrec.serving.fresh import FreshViewer, FreshViewers
+from streamrec.serving.lists import PrecomputedLists, PrecomputeState
 from streamrec.serving.overlay import Overlay, PopularNow
 
 logger = logging.getLogger(__name__)
 
 Source = Literal["als", "popular", "als+popular", "als-foldin", "als-foldin+popular"]
-PrecomputeState = Literal["pending", "running", "ready", "failed", "stopped", "off"]
 MAX_K = 1000
 Boost = tuple[np.ndarray, np.ndarray]
 """Sorted item indices and the score bonus each gets (the user's own streamers)."""
@@ -75,20 +72,6 @@ class Recommendation:
     items: list[str]
     source: Source
     unknown_streamers: int = 0
-
-
-# How often a gated precomputation looks at its stop flag while it waits.
-_GATE_POLL_SECONDS = 0.05
-
-
-class _Lists(NamedTuple):
-    """The precomputed lists, published as one immutable value (see the module docstring)."""
-
-    top: np.ndarray
-    """int32 ``(users, min(top_n, n_items))``, read-only: each list, best first."""
-    slot: np.ndarray | None
-    """Model row -> row of ``top`` (-1: none), read-only; None when every user has a list."""
-    seconds: float
 
 
 class Recommender:
@@ -187,16 +170,9 @@ class Recommender:
         self.overlay: Overlay | None = None
         self._popular_now: tuple[PopularNow, PopularityRanker, np.ndarray] | None = None
         self.top_n = top_n
-        self._threads = threads
-        self._gate = precompute_gate
-        self._rows, self._slot_of_row = precompute.chosen_rows(self._watched, top_n, max_users)
-        # Published once: from the artifact (below) or by precompute().
-        self._lists: _Lists | None = None
-        self._state: PrecomputeState = "pending" if len(self._rows) else "off"
-        if len(self._rows):
-            self._use_stored_lists()
-        self._state_lock = threading.Lock()  # taken by precompute() only, never by requests
-        self._started: float | None = None
+        self._lists = PrecomputedLists(
+            artifact, self._watched, top_n, max_users, threads, precompute_gate
+        )
         if precompute_now:
             self.precompute()
 
@@ -223,82 +199,21 @@ class Recommender:
     @property
     def precomputed_users(self) -> int:
         """Users whose top ``top_n`` list is held in memory (0 until the lists are ready)."""
-        lists = self._lists
-        return 0 if lists is None else len(lists.top)
+        return self._lists.users
 
     @property
     def precompute_state(self) -> PrecomputeState:
-        """Where the precomputed lists are.
-
-        ``"pending"`` (not started), ``"running"``, ``"ready"`` (requests read them),
-        ``"failed"`` or ``"stopped"`` (requests keep scoring the catalogue), or ``"off"``
-        (``top_n`` or ``max_users`` is 0).
-        """
-        return "ready" if self._lists is not None else self._state
+        """Where the precomputed lists are (:attr:`PrecomputedLists.state`)."""
+        return self._lists.state
 
     @property
     def precompute_seconds(self) -> float:
         """Time the precomputation took; while it runs, the time so far; 0 before it starts."""
-        lists, started = self._lists, self._started
-        if lists is not None:
-            return lists.seconds
-        if started is None or self._state != "running":
-            return 0.0
-        return time.perf_counter() - started
+        return self._lists.seconds
 
     def precompute(self, stop: threading.Event | None = None) -> bool:
-        """Compute every chosen user's top ``top_n`` list and publish them; at most once.
-
-        Runs in the calling thread (BLAS limited to one thread, chunks spread over
-        ``threads``), so it can run in the background while the instance serves: requests are
-        answered by full scoring until the lists are published, then from them.
-
-        Parameters
-        ----------
-        stop : threading.Event, optional
-            Checked between blocks of users: once set, the work is abandoned (state
-            ``"stopped"``) within one block, a fraction of a second.
-
-        Returns
-        -------
-        bool
-            True when the lists are ready (now or before), False when precomputation is off
-            or was stopped.
-
-        Raises
-        ------
-        RuntimeError
-            Another call is running, or one failed or was stopped before.
-        Exception
-            Whatever the computation raised (state ``"failed"``; requests keep scoring the
-            catalogue).
-        """
-        with self._state_lock:
-            if self._state in ("ready", "off"):
-                return self._state == "ready"
-            if self._state != "pending":
-                raise RuntimeError(f"precomputation is {self._state}; it runs only once")
-            self._state = "running"
-        try:
-            lists = self._compute_lists(stop or threading.Event())
-        except BaseException:
-            self._state = "failed"
-            raise
-        if lists is None:
-            self._state = "stopped"
-            logger.info("precomputation for model %s stopped", self.model_version)
-            return False
-        self._lists = lists  # the publication: one reference assignment
-        self._state = "ready"
-        logger.info(
-            "model %s: precomputed the top %d of %d users in %.1f s (%.0f MB)",
-            self.model_version,
-            self.top_n,
-            len(lists.top),
-            lists.seconds,
-            lists.top.nbytes / 1e6,
-        )
-        return True
+        """Compute and publish the precomputed lists (:meth:`PrecomputedLists.compute`)."""
+        return self._lists.compute(stop)
 
     def user_index(self, user_id: int) -> int | None:
         """Row of ``user_id`` in the model, or None for a user it has never seen."""
@@ -514,46 +429,6 @@ class Recommender:
 
     # -- internals ----------------------------------------------------------------------------
 
-    def _compute_lists(self, stop: threading.Event) -> _Lists | None:
-        """Each chosen user's best ``top_n`` unwatched items; None when ``stop`` is set."""
-        if self._gate is not None:
-            while not self._gate.wait(_GATE_POLL_SECONDS):
-                if stop.is_set():
-                    return None
-        self._started = started = time.perf_counter()
-        top = precompute.compute(
-            self._user_factors,
-            self._item_factors,
-            self._watched,
-            self._rows,
-            self.top_n,
-            threads=self._threads,
-            stop=stop,
-        )
-        if top is None:
-            return None
-        return _Lists(top, self._slot_of_row, time.perf_counter() - started)
-
-    def _use_stored_lists(self) -> None:
-        """Publish the artifact's precomputed lists when they are the ones this instance wants."""
-        stored = precompute.matching_lists(self.artifact, self.top_n, self._rows)
-        if isinstance(stored, str):
-            if self.artifact.top_lists is not None:
-                logger.info(
-                    "model %s: computing its lists, not using the stored ones: %s",
-                    self.model_version,
-                    stored,
-                )
-            return
-        self._lists = _Lists(stored, self._slot_of_row, 0.0)
-        self._state = "ready"
-        logger.info(
-            "model %s: the top %d of %d users precomputed at training time are ready",
-            self.model_version,
-            self.top_n,
-            len(stored),
-        )
-
     def _weight(self, repeat_weight: float | None, exclude_watched: bool) -> float | None:
         """A request's blend weight: 0 when watched streamers are left out (no effect), None
         when the live ranker orders the list (watched kept, no weight asked for)."""
@@ -687,7 +562,7 @@ class Recommender:
         The list holds unwatched items, whose scores the blend does not change, so it stays
         valid for blended requests: only the merged-in watched items get their bonus.
         """
-        lists = self._lists  # read once: the lists are published while requests run
+        lists = self._lists.current  # read once: the lists are published while requests run
         if lists is None:
             return None
         top, slot_of_row, _ = lists
