@@ -140,7 +140,8 @@ def _from_plan(body: bytes, header: bool) -> EventBatch:
 
 
 _NOT_PLAIN = re.compile('[ \t"+\\-\ufffd\ufeff\x00\r]')
-_MAX_DIGITS = {"user_id": 18, "stream_id": 18, "time": 9}
+_ID_DIGITS = 18  # as the loader's user id pattern; a stream id of more is hashed there
+_TIME_DIGITS = 9  # as its time pattern
 
 
 def _plain_rows(body: bytes, header: bool) -> EventBatch | None:
@@ -167,10 +168,10 @@ def _plain_rows(body: bytes, header: bool) -> EventBatch | None:
         user, stream, name, start, stop = fields
         if not (
             name
-            and _digits(user, _MAX_DIGITS["user_id"])
-            and _digits(stream, _MAX_DIGITS["stream_id"])
-            and _digits(start, _MAX_DIGITS["time"])
-            and (stop == "" or _digits(stop, _MAX_DIGITS["time"]))
+            and _digits(user, _ID_DIGITS)
+            and _digits(stream, _ID_DIGITS)
+            and _digits(start, _TIME_DIGITS)
+            and (stop == "" or _digits(stop, _TIME_DIGITS))
         ):
             return None
         row = (int(user), int(stream), name, int(start), int(stop) if stop else OPEN)

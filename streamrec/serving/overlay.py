@@ -192,7 +192,6 @@ class Overlay:
         self._open = 0
         self._versions = 0  # one counter for all viewers: a version is never reused
         self.evicted_viewers = 0
-        self.evicted_events = 0
         # "Popular now": recent session starts, and distinct viewers per streamer among them.
         self._recent: deque[tuple[int, str, int]] = deque()
         self._recent_pairs: Counter[tuple[str, int]] = Counter()
@@ -396,7 +395,6 @@ class Overlay:
             size = viewer.size()
             self._events -= size
             self._open -= len(viewer.opened)
-            self.evicted_events += size
             evicted += 1
         self.evicted_viewers += evicted
         return evicted

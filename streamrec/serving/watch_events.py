@@ -109,7 +109,6 @@ class WatchEvents:
         self._inflight = 0
         self._fsync_seconds = 0.0
         self._inflight_lock = threading.Lock()
-        self.replayed = 0
         self._started = False
 
     # -- life cycle -------------------------------------------------------------------------
@@ -131,7 +130,6 @@ class WatchEvents:
             except events.EventsError:
                 continue  # a segment of blank lines
             rows += self.overlay.add(batch, segment.seq).added
-        self.replayed = rows
         self._started = True
         model.attach(self.overlay)
         self._retain()
@@ -146,8 +144,8 @@ class WatchEvents:
         return rows
 
     def model_swapped(self, model: Recommender) -> None:
-        """A new model serves: forget what it was trained on, and keep reading the overlay."""
-        model.attach(self.overlay)
+        """A new model serves (the store built it reading the overlay): forget what it was
+        trained on."""
         if not self._started:  # the first model: start() replays for it
             return
         consumed = event_log.consumed_of(model.metadata)
@@ -156,7 +154,6 @@ class WatchEvents:
         dropped = self.overlay.drop_consumed(seqs)
         self.log.set_consumed(consumed)
         self.overlay.set_now(model.data_now)
-        model.attach(self.overlay)
         if dropped:
             logger.info("model %s was trained on %d held sessions", model.model_version, dropped)
         self._retain()
