@@ -151,7 +151,7 @@ def create_app(settings: Settings | None = None, recommender: Recommender | None
     docs.finish_openapi(app, api_key=bool(api_key))
     app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(405, method_not_allowed)
-    # The live set's writes may be larger; only where they are on, behind their token.
+    # The live layer's writes may be larger; only where they are on, behind their token.
     write_bytes = {
         "/live": live_body_bytes(settings.live_max_streamers),
         "/events": settings.events_max_body_bytes,
