@@ -92,3 +92,13 @@ def test_replay_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     assert "| 1 |" in text and "| 4 |" in text  # ingestion from 1 and 4 clients
     assert "Repeat targets watched only earlier in the window" in text
     assert "Latency while ingesting: not run (--skip-latency)." in text
+
+
+def test_overlay_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        discover()["overlay"].main(["--sessions", "5000", "--viewers", "500", "--repeats", "3"])
+        == 0
+    )
+    out = capsys.readouterr().out
+    for figure in ("in Python", "loader's plan", "bytes a session", "added a second", "fsync"):
+        assert figure in out

@@ -12,8 +12,7 @@ new ``ViewerEvents.version``), and the next request for that viewer solves once,
 number of events in between; the result is cached per model until the viewer's version moves.
 A viewer's first re-solve is exact; each later one takes ``CG_STEPS`` conjugate-gradient steps
 from their previous factors (:meth:`streamrec.foldin.FoldIn.refine`, as implicit's training
-sweeps do), a tenth of the exact solve's cost at 128 factors, which a few new events move
-only a little.
+sweeps do), which a few new events move only a little.
 """
 
 from __future__ import annotations
