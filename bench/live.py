@@ -137,9 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     results: dict[str, list[Measured]] = {}
     command = [sys.executable, "platform.py", "--model", str(model_path)]
-    with _process(
-        command, args.out / "server-live.log", "/health", env={"LIVE_TOKEN": TOKEN}
-    ) as server:
+    # With a live_token the server keeps an event log: under bench/out, not in data/.
+    env = {"LIVE_TOKEN": TOKEN, "EVENT_LOG_DIR": str(args.out / "live-events")}
+    with _process(command, args.out / "server-live.log", "/health", env=env) as server:
         serving = _wait_for_lists(server)
         fed = put_live(server.url, live)
         logger.info(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,15 @@ KNOWN_LIVE = set(LIVE) - {"ghost"}
 @contextmanager
 def server(model_path: Path, **settings: object) -> Iterator[httpx.Client]:
     options = {"model_path": model_path, "default_k": 5, "reload_interval": 0, **settings}
+    # With a live_token the server keeps an event log: in a folder of its own, not data/.
+    with tempfile.TemporaryDirectory(prefix="live-events-") as events:
+        options.setdefault("event_log_dir", Path(events))
+        with _serving(options) as http:
+            yield http
+
+
+@contextmanager
+def _serving(options: dict[str, object]) -> Iterator[httpx.Client]:
     with serving(create_app(Settings(**options))) as url, httpx.Client(base_url=url) as http:
         key = options.get("api_key")
         with httpx.Client(base_url=url, headers={"X-API-Key": key} if key else {}) as probe:
