@@ -349,14 +349,16 @@ def to_pandas(valid: pl.DataFrame, keep: np.ndarray | None) -> pd.DataFrame:
     Names get the codes of their rank among the distinct names, so categories come out sorted.
     """
     distinct = valid["streamer_name"].unique()
+    text = distinct.cast(pl.String)
     # Sorted by Polars (UTF-8 byte order is code point order, as Python's), 4x numpy's sort.
-    order = distinct.cast(pl.String).arg_sort().to_numpy()
-    distinct = distinct.gather(order)
-    names = distinct.cast(pl.String).to_numpy()
-    ids = distinct.to_physical().to_numpy()
+    order = text.arg_sort()
+    # An object index, as the callers use it: pandas' own string dtype costs 3x to build and
+    # as much again to turn back into Python strings.
+    names = pd.Index(text.gather(order).to_numpy(), dtype=object, copy=False)
+    ids = distinct.gather(order).to_physical().to_numpy()
     rank = np.zeros(int(ids.max()) + 1, dtype=np.int32)
     rank[ids] = np.arange(len(ids), dtype=np.int32)
-    del distinct, order
+    del distinct, text, order
     columns = {}
     for name, dtype in (
         ("user_id", np.int64),
@@ -383,7 +385,9 @@ def first_of_each(rows: pl.DataFrame, keys: Sequence[str] = DUPLICATE_KEYS) -> n
     columns; only rows whose hash is shared are then compared exactly, so a collision of row
     hashes never drops a row.
     """
-    digest = rows.select(keys).hash_rows().to_numpy()
+    # A name by its category id: the same name has the same id in one process, and an id
+    # hashes faster than its text.
+    digest = rows.select(pl.col(keys).to_physical()).hash_rows().to_numpy()
     ordered = np.sort(digest)
     shared = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
     del ordered
