@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from streamrec import data
 from streamrec.data import DataError, build_interactions, fingerprint, read_sessions
 from tests.conftest import ROOT, write_csv
 
@@ -132,6 +133,24 @@ def test_build_interactions_same_matrix_whether_or_not_sorted_by_user(tmp_path: 
     assert a.has_canonical_format and b.has_canonical_format
     assert (a.indptr == b.indptr).all() and (a.indices == b.indices).all()
     assert (a.data == b.data).all() and a.dtype == b.dtype == np.float32
+
+
+def test_build_interactions_same_matrix_above_the_counting_sort_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past the bound the rows are sorted in place, not by the two counting sorts.
+    lines = [
+        f"{u},{i},s{(u * 7 + i) % 5},{i % 4},{i % 4 + u % 3}" for u in range(30) for i in range(6)
+    ]
+    sessions, _ = read_sessions(write_csv(tmp_path / "s.csv", lines))
+    counted = build_interactions(sessions).user_items
+    monkeypatch.setattr(data, "_COUNTING_SORT_MAX", 0)
+    for frame in (sessions, sessions.sample(frac=1.0, random_state=0)):
+        in_place = build_interactions(frame).user_items
+        assert in_place.has_canonical_format
+        assert (counted.indptr == in_place.indptr).all()
+        assert (counted.indices == in_place.indices).all()
+        assert (counted.data == in_place.data).all()
 
 
 def test_build_interactions_of_a_subset_keeps_all_streamer_columns(tmp_path: Path) -> None:
