@@ -12,7 +12,8 @@ import numpy as np
 
 from streamrec.popularity import PopularityRanker
 from streamrec.serving.filters import Filters, allowed
-from streamrec.serving.overlay import Overlay, PopularNow
+from streamrec.serving.overlay import Overlay
+from streamrec.serving.popular_now import PopularNow
 
 
 class PopularLists:
