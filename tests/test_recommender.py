@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from streamrec.blend import blend_scores
-from streamrec.serving.recommender import Recommendation, Recommender, UnknownStreamerError
+from streamrec.serving.recommender import Recommendation, Recommender
+from streamrec.serving.similar import UnknownStreamerError
 from streamrec.topn import top_k
 from tests.conftest import FailingGate, held_out, wait_for_state
 

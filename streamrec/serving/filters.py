@@ -101,6 +101,15 @@ class NameResolver:
         return self._resolve_joined(joined, with_factors)
 
 
+def allowed(filters: Filters, watched: np.ndarray) -> np.ndarray:
+    """The available items that are neither excluded nor (already) watched."""
+    items = filters.available if filters.available is not None else NONE
+    for skip in (filters.exclude, watched):
+        if len(skip):
+            items = items[~isin_sorted(items, skip)]
+    return items
+
+
 def lookup(index: dict[str, int], names: Iterable[str], unknown: set[str]) -> np.ndarray:
     """Item index per name (-1 when unknown); unknown names are added to ``unknown``."""
     names = names if isinstance(names, list | tuple) else list(names)

@@ -26,7 +26,7 @@ import scipy.sparse as sp
 
 from streamrec.features import ViewerHistory, ViewerRow, merge_rows, viewer_row
 from streamrec.foldin import FoldIn
-from streamrec.serving.overlay import ViewerEvents
+from streamrec.serving.viewer_sessions import ViewerEvents
 
 CACHE_VIEWERS = 100_000
 """Fresh histories cached per model (a few hundred bytes to a few KB each)."""

@@ -5,6 +5,7 @@ a catalogue scan per user, so training stores them in the artifact
 (:mod:`streamrec.precompute`), and a server whose settings match uses them from the start;
 otherwise :meth:`PrecomputedLists.compute` computes them (in a background thread while the
 model already serves: requests score the catalogue meanwhile, which gives the same lists).
+:meth:`PrecomputedLists.answer` reads a request's answer from its user's list.
 
 Publication is one reference assignment of an immutable (read-only) table, so a reader sees
 either no lists or all of them, never a half-filled table.
@@ -22,6 +23,8 @@ import scipy.sparse as sp
 
 from streamrec import precompute
 from streamrec.artifact import Artifact
+from streamrec.serving.filters import isin_sorted
+from streamrec.serving.scoring import row_boost
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +70,7 @@ class PrecomputedLists:
         self.model_version = artifact.model_version
         self._user_factors = artifact.user_factors
         self._item_factors = artifact.item_factors
+        self._n_items = len(artifact.streamer_names)
         self._watched = watched
         self.top_n = top_n
         self.threads = threads
@@ -105,6 +109,48 @@ class PrecomputedLists:
         if started is None or self._state != "running":
             return 0.0
         return time.perf_counter() - started
+
+    def answer(
+        self, row: int, k: int, exclude_watched: bool, exclude: np.ndarray, weight: float
+    ) -> np.ndarray | None:
+        """The answer from the list of the user at ``row``, or None when that list cannot give
+        it (no list yet, none for this user, or too few items left after ``exclude``).
+
+        The list holds unwatched items, whose scores the blend does not change, so it stays
+        valid for blended requests: only the merged-in watched items get their bonus.
+        """
+        lists = self.current  # read once: the lists are published while requests run
+        if lists is None:
+            return None
+        top, slot_of_row, _ = lists
+        slot = row if slot_of_row is None else int(slot_of_row[row])
+        if slot < 0:
+            return None
+        ranked = top[slot]
+        start, stop = self._watched.indptr[row], self._watched.indptr[row + 1]
+        watched = self._watched.indices[start:stop]
+        # The list holds every unwatched item: nothing outside it can be missing. Only such a
+        # list can be padded with -1.
+        complete = self._n_items - len(watched) <= self.top_n
+        if complete:
+            ranked = ranked[ranked >= 0]
+        if not exclude_watched and len(watched):
+            # Merge the watched items in. Unless the list is complete, only those scoring at
+            # least as high as its last item are certainly ranked right.
+            merged = np.concatenate([ranked, watched])
+            scores = self._item_factors[merged] @ self._user_factors[row]
+            extra = row_boost(self._watched, row, weight)
+            if extra is not None:
+                scores[len(ranked) :] += extra[1]
+            if not complete:
+                keep = scores >= scores[len(ranked) - 1]
+                merged, scores = merged[keep], scores[keep]
+            ranked = merged[np.lexsort((merged, -scores))]
+        if len(exclude):
+            ranked = ranked[~isin_sorted(ranked, exclude)]
+        if len(ranked) >= k or complete:
+            return ranked[:k]
+        return None
 
     def compute(self, stop: threading.Event | None = None) -> bool:
         """Compute every chosen user's top ``top_n`` list and publish them; at most once.

@@ -25,40 +25,26 @@ in the log for the next training. Evictions are counted.
 
 Reads take no lock while a viewer's summary is fresh; a write (add, drop, evict) and the
 recomputation of a stale summary take the one lock.
+
+A viewer's sessions are held and summed in :mod:`streamrec.serving.viewer_sessions`; the counts
+behind "popular now" are kept in :mod:`streamrec.serving.popular_now`. This module is the store
+of viewers: adding, closing and forgetting sessions, the memory bound, and what a request reads.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections import Counter, OrderedDict, deque
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
 
 from streamrec.events import OPEN, EventBatch
-
-# Key of a session within a viewer: (stream key, streamer name, start).
-_Key = tuple[int, str, int]
-
-
-@dataclass(frozen=True)
-class ViewerEvents:
-    """One viewer's sessions in the overlay, summed per streamer, as of step ``now``.
-
-    ``names`` are distinct and sorted; ``steps``, ``sessions`` and ``last_step`` (float32)
-    line up with them. ``version`` changes whenever the viewer's sessions or (with an open
-    session) ``now`` do, so a summary can key caches derived from it.
-    """
-
-    names: tuple[str, ...]
-    steps: np.ndarray
-    sessions: np.ndarray
-    last_step: np.ndarray
-    now: int
-    version: tuple[int, int]
+from streamrec.serving.popular_now import PopularNow, RecentViewers
+from streamrec.serving.viewer_sessions import ViewerEvents, ViewerSessions, rows, stops
 
 
 @dataclass(frozen=True)
@@ -71,15 +57,6 @@ class AddResult:
     evicted_viewers: int = 0
 
 
-@dataclass(frozen=True)
-class PopularNow:
-    """Distinct viewers per streamer over the latest steps, most first (ties by name)."""
-
-    names: tuple[str, ...]
-    viewers: np.ndarray
-    version: int
-
-
 class EventSource(Protocol):
     """What a model reads of the events since its training (an :class:`Overlay`, or a live
     state that holds one)."""
@@ -87,55 +64,6 @@ class EventSource(Protocol):
     def viewer(self, user_id: int) -> ViewerEvents | None: ...
 
     def popular_now(self) -> PopularNow | None: ...
-
-
-_SEGMENT_BITS = 32
-
-
-def _rows(batch: EventBatch) -> Iterator[tuple[int, _Key, int]]:
-    """Each accepted row as (user id, session key, time_stop)."""
-    for user, key, name, start, stop in zip(
-        batch.user_id.tolist(),
-        batch.stream_key.tolist(),
-        batch.streamer_name,
-        batch.time_start.tolist(),
-        batch.time_stop.tolist(),
-        strict=True,
-    ):
-        yield user, (key, name, start), stop
-
-
-def _stops(value: int | dict[int, int]) -> dict[int, int]:
-    """A closed session's ``{time_stop: log segment}`` from its stored value."""
-    if isinstance(value, int):
-        return {value >> _SEGMENT_BITS: value & ((1 << _SEGMENT_BITS) - 1)}
-    return value
-
-
-@dataclass
-class _Viewer:
-    closed: dict[_Key, int | dict[int, int]] = field(default_factory=dict)
-    """Closed sessions: key -> ``time_stop << 32 | log segment``, or, for the rare key with
-    several stops, ``{time_stop: log segment}`` (one int is a sixth of a dict's memory)."""
-    opened: dict[_Key, int] = field(default_factory=dict)
-    """Open sessions: key -> log segment."""
-    version: int = 0
-    summary: ViewerEvents | None = None
-
-    def size(self) -> int:
-        several = sum(len(v) - 1 for v in self.closed.values() if isinstance(v, dict))
-        return len(self.closed) + several + len(self.opened)
-
-    def has_stop(self, session: _Key, stop: int) -> bool:
-        value = self.closed.get(session)
-        return value is not None and stop in _stops(value)
-
-    def add_stop(self, session: _Key, stop: int, segment: int) -> None:
-        value = self.closed.get(session)
-        if value is None:
-            self.closed[session] = stop << _SEGMENT_BITS | segment
-        else:
-            self.closed[session] = {**_stops(value), stop: segment}
 
 
 class Overlay:
@@ -187,16 +115,13 @@ class Overlay:
         self.popular_refresh_seconds = popular_refresh_seconds
         self._now = now
         self._lock = threading.Lock()
-        self._viewers: OrderedDict[int, _Viewer] = OrderedDict()  # least recently seen first
+        # Least recently seen first.
+        self._viewers: OrderedDict[int, ViewerSessions] = OrderedDict()
         self._events = 0
         self._open = 0
         self._versions = 0  # one counter for all viewers: a version is never reused
         self.evicted_viewers = 0
-        # "Popular now": recent session starts, and distinct viewers per streamer among them.
-        self._recent: deque[tuple[int, str, int]] = deque()
-        self._recent_pairs: Counter[tuple[str, int]] = Counter()
-        self._recent_viewers: Counter[str] = Counter()
-        self._popular_version = 0
+        self._recent = RecentViewers(popular_steps)  # "popular now"'s counts
         self._popular: PopularNow | None = None
         self._popular_at = 0.0
 
@@ -232,7 +157,7 @@ class Overlay:
             viewer = self._viewers.get(user_id)
             if viewer is None:
                 return None
-            viewer.summary = summary = self._summarise(viewer)
+            viewer.summary = summary = viewer.summarise(self._now, self.open_max_steps)
             return summary
 
     def popular_now(self) -> PopularNow | None:
@@ -243,24 +168,21 @@ class Overlay:
         """
         popular = self._popular
         if popular is not None and (
-            popular.version == self._popular_version
+            popular.version == self._recent.version
             or time.monotonic() - self._popular_at < self.popular_refresh_seconds
         ):
             return popular if len(popular.names) else None
         with self._lock:
             self._popular_at = time.monotonic()
-            counts = sorted(self._recent_viewers.items(), key=lambda kv: (-kv[1], kv[0]))
-            names = tuple(name for name, _ in counts)
-            viewers = np.fromiter((n for _, n in counts), dtype=np.float32, count=len(counts))
-            self._popular = popular = PopularNow(names, viewers, self._popular_version)
-        return popular if names else None
+            self._popular = popular = self._recent.snapshot()
+        return popular if len(popular.names) else None
 
     def held(self, batch: EventBatch) -> np.ndarray:
         """Mask of the batch's rows the overlay already holds (exact repeats, or an open row
         of a session already held): what a retried batch must not log again."""
         out = np.zeros(batch.accepted, dtype=bool)
         viewers = self._viewers
-        for j, (user, session, stop) in enumerate(_rows(batch)):
+        for j, (user, session, stop) in enumerate(rows(batch)):
             viewer = viewers.get(user)
             if viewer is None:
                 continue
@@ -284,10 +206,10 @@ class Overlay:
             if len(batch.time_start):
                 stops = batch.time_stop[batch.time_stop != OPEN]
                 self._advance(int(max(batch.time_start.max(), stops.max() if len(stops) else 0)))
-            for user, session, stop in _rows(batch):
+            for user, session, stop in rows(batch):
                 viewer = self._viewers.get(user)
                 if viewer is None:
-                    viewer = self._viewers[user] = _Viewer()
+                    viewer = self._viewers[user] = ViewerSessions()
                 else:
                     self._viewers.move_to_end(user)
                 name, start = session[1], session[2]
@@ -297,7 +219,7 @@ class Overlay:
                         continue
                     viewer.opened[session] = segment
                     self._open += 1
-                    self._pair_seen(name, user)
+                    self._recent.seen(name, user)
                 else:
                     if viewer.has_stop(session, stop):
                         duplicates += 1
@@ -305,7 +227,7 @@ class Overlay:
                     viewer.add_stop(session, stop, segment)
                     if viewer.opened.pop(session, None) is not None:
                         self._open -= 1
-                        self._pair_gone(name, user)
+                        self._recent.gone(name, user)
                         self._events -= 1
                         closed += 1
                 self._events += 1
@@ -313,7 +235,7 @@ class Overlay:
                 self._versions += 1
                 viewer.version = self._versions
                 viewer.summary = None
-                self._remember_start(name, user, start)
+                self._recent.started(name, user, start, self._now)
             evicted = self._evict() if self._events > self.max_events else 0
         return AddResult(added, duplicates, closed, evicted)
 
@@ -329,11 +251,11 @@ class Overlay:
                 viewer = self._viewers[user]
                 before = viewer.size()
                 for session, value in list(viewer.closed.items()):
-                    stops = {s: seg for s, seg in _stops(value).items() if seg not in consumed}
-                    if not stops:
+                    kept = {s: seg for s, seg in stops(value).items() if seg not in consumed}
+                    if not kept:
                         del viewer.closed[session]
-                    elif len(stops) < len(_stops(value)):
-                        viewer.closed[session] = stops
+                    elif len(kept) < len(stops(value)):
+                        viewer.closed[session] = kept
                 gone = before - viewer.size()
                 if gone:
                     dropped += gone
@@ -351,39 +273,7 @@ class Overlay:
         if step <= self._now:
             return
         self._now = step
-        cutoff = step - self.popular_steps
-        changed = False
-        while self._recent and self._recent[0][0] <= cutoff:
-            _, name, user = self._recent.popleft()
-            self._pair_gone(name, user)
-            changed = True
-        if changed:
-            self._popular_version += 1
-
-    def _remember_start(self, name: str, user: int, start: int) -> None:
-        if start <= max(self._now, start) - self.popular_steps:
-            return  # too old to be popular now
-        self._recent.append((start, name, user))
-        self._pair_seen(name, user)
-
-    def _pair_seen(self, name: str, user: int) -> None:
-        """One more reason (a recent start, an open session) for ``user`` to count for
-        ``name`` in "popular now"."""
-        pair = (name, user)
-        if not self._recent_pairs[pair]:
-            self._recent_viewers[name] += 1
-            self._popular_version += 1
-        self._recent_pairs[pair] += 1
-
-    def _pair_gone(self, name: str, user: int) -> None:
-        pair = (name, user)
-        self._recent_pairs[pair] -= 1
-        if self._recent_pairs[pair] <= 0:
-            del self._recent_pairs[pair]
-            self._recent_viewers[name] -= 1
-            self._popular_version += 1
-            if self._recent_viewers[name] <= 0:
-                del self._recent_viewers[name]
+        self._recent.advance(step)
 
     def _evict(self) -> int:
         """Evict the viewers seen least recently, down to nine tenths of the bound."""
@@ -391,36 +281,10 @@ class Overlay:
         while self._events > target and self._viewers:
             user, viewer = self._viewers.popitem(last=False)
             for _, name, _ in viewer.opened:
-                self._pair_gone(name, user)
+                self._recent.gone(name, user)
             size = viewer.size()
             self._events -= size
             self._open -= len(viewer.opened)
             evicted += 1
         self.evicted_viewers += evicted
         return evicted
-
-    def _summarise(self, viewer: _Viewer) -> ViewerEvents:
-        now, longest = self._now, self.open_max_steps
-        totals: dict[str, list[float]] = {}
-        for (_, name, start), value in viewer.closed.items():
-            for stop in _stops(value):
-                entry = totals.setdefault(name, [0.0, 0.0, -np.inf])
-                entry[0] += max(stop - start, 1)
-                entry[1] += 1
-                entry[2] = max(entry[2], stop)
-        for _, name, start in viewer.opened:
-            end = min(max(now, start), start + longest)
-            entry = totals.setdefault(name, [0.0, 0.0, -np.inf])
-            entry[0] += max(end - start, 1)
-            entry[1] += 1
-            entry[2] = max(entry[2], end)
-        names = tuple(sorted(totals))
-        values = np.array([totals[name] for name in names], dtype=np.float32).reshape(-1, 3)
-        return ViewerEvents(
-            names,
-            values[:, 0].copy(),
-            values[:, 1].copy(),
-            np.minimum(values[:, 2], now).astype(np.float32),
-            now,
-            (viewer.version, now if viewer.opened else -1),
-        )

@@ -8,7 +8,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from streamrec.serving.recommender import MAX_K, PrecomputeState, Source
+from streamrec.serving.lists import PrecomputeState
+from streamrec.serving.recommender import MAX_K, Source
 
 MAX_USER_ID = 2**63 - 1
 MAX_NAMES = 10_000

@@ -8,8 +8,9 @@ from fastapi import FastAPI, HTTPException, Path, Query
 from pydantic import Field
 
 from streamrec.serving.deps import RecommenderDep
-from streamrec.serving.recommender import MAX_K, UnknownStreamerError
+from streamrec.serving.recommender import MAX_K
 from streamrec.serving.schemas import DECIMAL_INTEGER, SimilarResponse
+from streamrec.serving.similar import UnknownStreamerError
 
 
 def similar_streamers(
