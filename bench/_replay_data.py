@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from streamrec import data
-from streamrec.evaluation.evaluate import live_metrics
+from streamrec.evaluation.protocols import live_metrics
 from streamrec.live import LiveIndex
 from streamrec.split import TimeSplit
 

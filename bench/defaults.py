@@ -22,7 +22,7 @@ from dataclasses import replace
 
 from bench.quality import REAL_SLICE, sample_path
 from streamrec import data
-from streamrec.evaluation.evaluate import prepare_fold
+from streamrec.evaluation.fold_data import prepare_fold
 from streamrec.split import Fold, choose_window
 from streamrec.train import ALSParams, fit_als
 from streamrec.training.tune import OBJECTIVE, evaluate_factors

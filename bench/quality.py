@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamrec import data
-from streamrec.evaluation.evaluate import Evaluation, default_models, evaluate, paired_hits
+from streamrec.evaluation.evaluate import Evaluation, default_models, evaluate
+from streamrec.evaluation.protocols import paired_hits
 from streamrec.split import DEFAULT_WINDOW
 from streamrec.synth import PRESETS, write_sessions
 from streamrec.train import ALSParams

@@ -43,7 +43,7 @@ from bench import _replay_data as rd
 from bench import _replay_http as rh
 from bench.serve import ROOT, Workload, _loader_name, _measure, _pick_loader
 from streamrec import data
-from streamrec.evaluation.evaluate import paired_hits
+from streamrec.evaluation.protocols import paired_hits
 from streamrec.live import LiveIndex
 
 DEFAULT = False  # trains a model and replays for minutes: run when named

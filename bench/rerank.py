@@ -21,7 +21,7 @@ import numpy as np
 from bench.quality import REAL_SLICE, sample_path
 from streamrec import data
 from streamrec.evaluation.batch_metrics import hit_matrix, metrics_at_ks
-from streamrec.evaluation.evaluate import prepare_fold
+from streamrec.evaluation.fold_data import prepare_fold
 from streamrec.split import DEFAULT_WINDOW, TimeSplit
 from streamrec.topn import PAD, top_k
 from streamrec.training.pipeline import TrainingPlan

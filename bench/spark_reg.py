@@ -6,7 +6,7 @@ This benchmark fits, on one fold of :class:`streamrec.split.TimeSplit` (the same
 window as ``python metrics.py``), popularity, implicit ALS with the project's settings, and
 Spark ALS (one local Spark session, the fit of :mod:`streamrec.spark_train`) with each
 ``--reg`` choice, and prints protocol 1 (watched streamers excluded) and protocol 2 of
-:mod:`streamrec.evaluation.evaluate`. A ``--reg`` choice is a number (Spark's ``regParam`` as it
+:mod:`streamrec.evaluation.protocols`. A ``--reg`` choice is a number (Spark's ``regParam`` as it
 is), ``mapped`` (``lambda * users / nnz``, matched on the mean user:
 :func:`streamrec.spark_train.spark_reg_param`), ``items`` (``lambda * streamers / nnz``, matched on
 the mean streamer) or ``setting`` (the ``spark_reg_param`` setting, which ``als_fit.py --engine

@@ -15,14 +15,14 @@ from threadpoolctl import threadpool_limits
 
 from streamrec import data
 from streamrec.evaluation.baselines import ALS, Popularity, Repeat
-from streamrec.evaluation.evaluate import (
+from streamrec.evaluation.evaluate import evaluate
+from streamrec.evaluation.fold_data import prepare_fold
+from streamrec.evaluation.protocols import (
     BUCKETS,
-    evaluate,
     evaluate_topk,
     live_metrics,
     live_ranks,
     paired_hits,
-    prepare_fold,
 )
 from streamrec.evaluation.report import to_json
 from streamrec.live import LiveIndex

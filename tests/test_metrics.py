@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import inspect
 import math
 from collections.abc import Callable, Collection, Hashable, Iterable
 
@@ -412,6 +413,16 @@ def test_docstring_examples_pass() -> None:
     result = doctest.testmod(metrics, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 13
     assert result.failed == 0
+
+
+@pytest.mark.parametrize("metric", [*PER_USER, *MEAN, ranking_report], ids=lambda m: m.__name__)
+def test_help_documents_every_parameter(metric: Callable[..., object]) -> None:
+    # The parameter docs the metrics share are filled in: help() lists each parameter.
+    doc = inspect.getdoc(metric)
+    assert doc is not None and "%(" not in doc
+    section = doc.split("Parameters\n----------\n")[1].split("\n\n")[0]
+    documented = [line.split(" : ")[0] for line in section.splitlines() if " : " in line]
+    assert documented == list(inspect.signature(metric).parameters)
 
 
 # --- cross-check against implicit's ranking_metrics_at_k -----------------------------------------

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from streamrec import data
-from streamrec.evaluation.evaluate import FoldData, prepare_fold
+from streamrec.evaluation.fold_data import FoldData, prepare_fold
 from streamrec.split import Fold, choose_window
 from streamrec.synth import PRESETS, write_sessions
 from streamrec.train import ALSParams

@@ -12,7 +12,8 @@ from streamrec import data
 from streamrec.blend import DEFAULT_WEIGHT
 from streamrec.cli import fail, load_settings
 from streamrec.evaluation.baselines import Estimator
-from streamrec.evaluation.evaluate import MAX_K, default_models, evaluate
+from streamrec.evaluation.evaluate import default_models, evaluate
+from streamrec.evaluation.protocols import MAX_K
 from streamrec.evaluation.report import markdown, write_report
 from streamrec.split import DEFAULT_WINDOW
 from streamrec.train import ALSParams, TrainingError

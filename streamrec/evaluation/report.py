@@ -19,7 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from streamrec.evaluation.evaluate import BUCKETS, LIVE_KS, Evaluation, PairedHits, paired_hits
+from streamrec.evaluation.evaluate import Evaluation
+from streamrec.evaluation.protocols import BUCKETS, LIVE_KS, PairedHits, paired_hits
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ Used to put the generator (:mod:`streamrec.synth`) side by side with real sessio
   the user watched in an earlier session, ``(sessions - pairs) / (sessions - users)`` with
   ``pairs`` the distinct (user, streamer) pairs (each pair's first session is the only one that
   is not a repeat). Also the share among the next sessions protocol 2 of
-  :mod:`streamrec.evaluation.evaluate` ranks: each user's first session in the last window.
+  :mod:`streamrec.evaluation.protocols` ranks: each user's first session in the last window.
 * **Sessions per user**: median, mean and 90th percentile.
 * **Popularity curve**: the share of sessions that go to the top 1% and 10% of streamers (of
   those with a session), the Gini coefficient of sessions per streamer, and the slope of
@@ -39,7 +39,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from streamrec.data import build_interactions
-from streamrec.evaluation.evaluate import prepare_fold
+from streamrec.evaluation.fold_data import prepare_fold
 from streamrec.live import LiveIndex
 from streamrec.split import DEFAULT_WINDOW, TimeSplit
 from streamrec.topn import top_n

@@ -29,7 +29,8 @@ import pandas as pd
 
 from streamrec.data import Interactions, build_interactions
 from streamrec.evaluation.baselines import Popularity
-from streamrec.evaluation.evaluate import FoldData, evaluate_topk, prepare_fold
+from streamrec.evaluation.fold_data import FoldData, prepare_fold
+from streamrec.evaluation.protocols import evaluate_topk
 from streamrec.features import ViewerHistory
 from streamrec.foldin import FoldIn
 from streamrec.live import LiveIndex

@@ -1,7 +1,7 @@
 """Search the ALS hyperparameters on a validation window with Optuna, within a budget.
 
 Every trial fits ALS on the sessions before the window's cut and scores protocol 1 of
-:mod:`streamrec.evaluation.evaluate` on the window, with watched streamers excluded, as the service
+:mod:`streamrec.evaluation.protocols` on the window, with watched streamers excluded, as the service
 ranks its default lists. The objective is NDCG@10 on *new* targets (streamers the viewer had not
 watched): discovery is what ALS is for, while returns to known streamers are the live ranker's job
 (:mod:`streamrec.ranker`). Trial 0 is the starting setting (the fixed defaults), so the search
@@ -27,7 +27,8 @@ from typing import Any
 import numpy as np
 
 from streamrec.evaluation.baselines import ALS
-from streamrec.evaluation.evaluate import FoldData, evaluate_topk
+from streamrec.evaluation.fold_data import FoldData
+from streamrec.evaluation.protocols import evaluate_topk
 from streamrec.train import ALSParams, fit_als
 
 logger = logging.getLogger(__name__)
@@ -213,7 +214,7 @@ def tune_als(
     Parameters
     ----------
     data : FoldData
-        The validation fold (:func:`streamrec.evaluation.evaluate.prepare_fold`).
+        The validation fold (:func:`streamrec.evaluation.fold_data.prepare_fold`).
     budget_fits : float
         Budget in plain fits (> 0): trial 0 costs 1, the others their estimated cost
         (:func:`trial_cost`; a pruned trial what it ran).
