@@ -4,7 +4,7 @@ Importable from notebooks: ``from cold_start import PopularityRanker, popular_st
 """
 
 from streamrec.cli.popular import main, popular_streamers
-from streamrec.popularity import PopularityRanker
+from streamrec.model.popularity import PopularityRanker
 
 __all__ = ["PopularityRanker", "popular_streamers"]
 

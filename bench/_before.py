@@ -15,8 +15,9 @@ from fastapi import FastAPI
 from fastapi import Path as PathParam
 
 from bench import _app
-from streamrec import artifact, data
-from streamrec.popularity import PopularityRanker
+from streamrec import data
+from streamrec.model import artifact
+from streamrec.model.popularity import PopularityRanker
 
 
 def create_before_app(data_path: Path, model_path: Path) -> FastAPI:

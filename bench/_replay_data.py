@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from streamrec import data
+from streamrec.data.live import LiveIndex
+from streamrec.data.split import TimeSplit
 from streamrec.evaluation.protocols import live_metrics
-from streamrec.live import LiveIndex
-from streamrec.split import TimeSplit
 
 logger = logging.getLogger("bench.replay")
 K = 10

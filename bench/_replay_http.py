@@ -19,7 +19,7 @@ import numpy as np
 
 from bench._replay_data import MISS, Window
 from bench.serve import Running, _cpu_seconds, _process, _wait_for_lists
-from streamrec.live import LiveIndex
+from streamrec.data.live import LiveIndex
 
 TOKEN = "bench-replay-token"
 LIST_PATH = "/recomendations/user/{}?k=10&live_only=true&exclude_watched=false"

@@ -2,7 +2,7 @@
 
 For each data set (the real Twitch slice when present, then the generator's ``--presets``) it
 fits ALS for every (lambda, alpha) of a grid, the other parameters at their defaults, on the
-sessions before the data's own validation window (:func:`streamrec.split.choose_window`), and
+sessions before the data's own validation window (:func:`streamrec.data.split.choose_window`), and
 scores NDCG@10 on new streamers with watched ones excluded, the search's objective, on up to
 ``--max-users`` viewers of the window. A setting's worth on a data set is its score over the
 best score of the grid there; the robust default is the setting whose worst such ratio is
@@ -22,9 +22,9 @@ from dataclasses import replace
 
 from bench.quality import REAL_SLICE, sample_path
 from streamrec import data
+from streamrec.data.split import Fold, choose_window
 from streamrec.evaluation.fold_data import prepare_fold
-from streamrec.split import Fold, choose_window
-from streamrec.train import ALSParams, fit_als
+from streamrec.model.als import ALSParams, fit_als
 from streamrec.training.tune import OBJECTIVE, evaluate_factors
 
 DEFAULT = False  # minutes: run when named

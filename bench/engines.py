@@ -2,7 +2,7 @@
 
 Both engines train the same hyperparameters on the sessions that start before the last
 ``--test-steps`` steps (clipped at the cut, so no future watch time leaks in) and are scored on
-the window after it, split as the evaluation splits (:class:`streamrec.split.Fold`): for each
+the window after it, split as the evaluation splits (:class:`streamrec.data.split.Fold`): for each
 user known at the cut, the relevant items are the streamers they watched in the window and had
 not watched before; recommendations exclude watched streamers.
 A popularity ranking is scored as a floor. Run from the repository root::
@@ -29,13 +29,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from streamrec import artifact, data, synth
+from streamrec import data
+from streamrec.data import synth
+from streamrec.data.split import DEFAULT_WINDOW, Fold
 from streamrec.evaluation.metrics import mean_hit_rate_at_k, mean_ndcg_at_k
-from streamrec.popularity import PopularityRanker
+from streamrec.model import artifact
+from streamrec.model.als import ALSParams, fit_als
+from streamrec.model.popularity import PopularityRanker
+from streamrec.model.spark import DEFAULT_REG_PARAM
 from streamrec.serving.recommender import Recommender
-from streamrec.spark_train import DEFAULT_REG_PARAM
-from streamrec.split import DEFAULT_WINDOW, Fold
-from streamrec.train import ALSParams, fit_als
 
 logger = logging.getLogger("bench.engines")
 
@@ -66,7 +68,7 @@ def make_sample(preset: str, folder: Path) -> Path:
 
 
 def write_train_file(history: pd.DataFrame, target: Path) -> int:
-    """Write ``history`` (a fold's, :meth:`streamrec.split.Fold.history`) as a sessions CSV.
+    """Write ``history`` (a fold's, :meth:`streamrec.data.split.Fold.history`) as a sessions CSV.
 
     Both engines read the file back as these very rows: each row gets its own stream id (the
     read sessions carry none), so rows that clipping at the cut made equal are not dropped as
@@ -123,7 +125,7 @@ def run_implicit(path: Path, params: ALSParams) -> tuple[artifact.Artifact, floa
 def run_spark(
     path: Path, params: ALSParams, master: str, reg_param: float | None
 ) -> tuple[artifact.Artifact, float, float, float]:
-    from streamrec.spark_train import fit_spark
+    from streamrec.model.spark import fit_spark
 
     started = time.perf_counter()
     fit = fit_spark(path, params, master=master, reg_param=reg_param)
@@ -162,7 +164,7 @@ def parser() -> argparse.ArgumentParser:
         "--preset",
         choices=sorted(synth.PRESETS),
         default="small",
-        help="synthetic sample (streamrec.synth) to generate when no data is given",
+        help="synthetic sample (streamrec.data.synth) to generate when no data is given",
     )
     parser.add_argument("--factors", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=15)
@@ -196,7 +198,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         source = args.data or make_sample(args.preset, folder)
         sessions, _ = data.read_sessions(source)
         end = int(sessions["time_stop"].max())
-        # The test fold of streamrec.split.TimeSplit(end, window=test_steps), without its
+        # The test fold of streamrec.data.split.TimeSplit(end, window=test_steps), without its
         # check that a validation fold fits before it (this benchmark needs none).
         fold = Fold("test", cut=end - args.test_steps, stop=end + 1)
         test = heldout(sessions, fold)

@@ -56,7 +56,7 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--preset", default="twitch-100k", help="streamrec.synth preset")
+    p.add_argument("--preset", default="twitch-100k", help="streamrec.data.synth preset")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per load run")
     p.add_argument("--connections", type=int, default=16)
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     loader, _, model_path = prepared
 
-    from streamrec import artifact
+    from streamrec.model import artifact
 
     model = artifact.load(model_path)
     rng = np.random.default_rng(0)

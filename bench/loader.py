@@ -68,7 +68,7 @@ def _streamrec(path: Path) -> None:
 def _before(path: Path, ref: str = BEFORE) -> None:
     import importlib.util
 
-    source = subprocess.run(
+    source = subprocess.run(  # the old loader's path at that commit, before streamrec/data/
         ["git", "-C", str(ROOT), "show", f"{ref}:streamrec/data.py"],
         capture_output=True,
         check=True,
@@ -124,7 +124,7 @@ def _polars_matrix(path: Path) -> None:
 def _polars_lines(path: Path) -> None:
     import polars as pl
 
-    from streamrec import loader
+    from streamrec.data import loader
 
     pl.scan_csv(path, **loader._LINES).collect()
 
@@ -132,7 +132,7 @@ def _polars_lines(path: Path) -> None:
 def _polars_split(path: Path) -> None:
     import polars as pl
 
-    from streamrec import loader
+    from streamrec.data import loader
 
     fields = pl.col("line").str.split_exact(",", 4).struct
     pl.scan_csv(path, **loader._LINES).select(
@@ -213,7 +213,7 @@ def run_one(variant: str, path: Path, before: str) -> dict[str, float]:
     import pyarrow.csv  # noqa: F401 - the old loader's reader
     import scipy.sparse  # noqa: F401
 
-    import streamrec.data  # noqa: F401 - polars, pandas
+    import streamrec.data.sessions  # noqa: F401 - polars, pandas
 
     if variant.startswith("duckdb"):
         import duckdb  # noqa: F401
@@ -260,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(run_one(args.run, path, args.before)))
         return 0
     if not path.exists():
-        from streamrec import synth
+        from streamrec.data import synth
 
         print(f"generating {args.preset} into {path} ...", flush=True)
         synth.write_sessions(synth.PRESETS[args.preset], path)

@@ -2,7 +2,7 @@
 
 Prints, for the figures the README's "Watch events" section quotes:
 
-- reading a plain 250-row batch (``streamrec.events.from_csv``) in Python and through the
+- reading a plain 250-row batch (``streamrec.data.events.from_csv``) in Python and through the
   loader's Polars plan, median ms of ``--repeats``;
 - the overlay holding ``--sessions`` sessions of ``--viewers`` viewers (a fifth open): bytes a
   session (``tracemalloc``), sessions added a second, µs to summarise a viewer;
@@ -25,8 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from streamrec import events
-from streamrec.event_log import EventLog
+from streamrec.data import events
+from streamrec.data.event_log import EventLog
 from streamrec.serving.overlay import Overlay
 
 DEFAULT = False

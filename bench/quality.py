@@ -25,11 +25,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamrec import data
+from streamrec.data.split import DEFAULT_WINDOW
+from streamrec.data.synth import PRESETS, write_sessions
 from streamrec.evaluation.evaluate import Evaluation, default_models, evaluate
 from streamrec.evaluation.protocols import paired_hits
-from streamrec.split import DEFAULT_WINDOW
-from streamrec.synth import PRESETS, write_sessions
-from streamrec.train import ALSParams
+from streamrec.model.als import ALSParams
 from streamrec.training.pipeline import TrainingPlan
 from streamrec.training.served import Served
 

@@ -43,8 +43,8 @@ from bench import _replay_data as rd
 from bench import _replay_http as rh
 from bench.serve import ROOT, Workload, _loader_name, _measure, _pick_loader
 from streamrec import data
+from streamrec.data.live import LiveIndex
 from streamrec.evaluation.protocols import paired_hits
-from streamrec.live import LiveIndex
 
 DEFAULT = False  # trains a model and replays for minutes: run when named
 logger = logging.getLogger("bench.replay")
@@ -183,7 +183,7 @@ def latency(args: argparse.Namespace, win: rd.Window, model: Path) -> list[str]:
     loader = _pick_loader(args.loader)
     if loader is None:
         raise SystemExit("error: --loader wrk but wrk is not installed")
-    from streamrec import artifact
+    from streamrec.model import artifact
 
     names = artifact.load(model).streamer_names
     rng = np.random.default_rng(0)

@@ -20,10 +20,10 @@ import numpy as np
 
 from bench.quality import REAL_SLICE, sample_path
 from streamrec import data
+from streamrec.data.split import DEFAULT_WINDOW, TimeSplit
 from streamrec.evaluation.batch_metrics import hit_matrix, metrics_at_ks
 from streamrec.evaluation.fold_data import prepare_fold
-from streamrec.split import DEFAULT_WINDOW, TimeSplit
-from streamrec.topn import PAD, top_k
+from streamrec.ranking.topn import PAD, top_k
 from streamrec.training.pipeline import TrainingPlan
 from streamrec.training.served import Served
 

@@ -26,10 +26,12 @@ from pathlib import Path
 
 from bench._process import rss_bytes
 from bench.startup import measure as measure_startup
-from streamrec import artifact, data, synth
-from streamrec.precompute import with_top_lists
+from streamrec import data
+from streamrec.data import synth
+from streamrec.model import artifact
+from streamrec.model.als import ALSParams, fit_als
+from streamrec.ranking.precompute import with_top_lists
 from streamrec.settings import get_settings
-from streamrec.train import ALSParams, fit_als
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"

@@ -85,7 +85,7 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--preset", default="twitch-100k", help="streamrec.synth preset")
+    p.add_argument("--preset", default="twitch-100k", help="streamrec.data.synth preset")
     p.add_argument("--out", type=Path, default=ROOT / "bench" / "out", help="data, models, logs")
     p.add_argument("--duration", type=float, default=15.0, help="seconds per load run")
     p.add_argument("--connections", type=int, default=16)
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     loader, data_path, model_path = prepared
 
-    from streamrec import artifact
+    from streamrec.model import artifact
 
     model = artifact.load(model_path)
     rng = np.random.default_rng(0)
@@ -246,7 +246,7 @@ def _ensure_model(preset: str, out: Path) -> tuple[Path, Path]:
     """The preset's sessions and model under ``out``, generated and trained when missing."""
     data_path, model_path = out / f"{preset}.csv", out / f"{preset}.npz"
     if not data_path.exists():
-        from streamrec.synth import PRESETS, write_sessions
+        from streamrec.data.synth import PRESETS, write_sessions
 
         if preset not in PRESETS:
             raise SystemExit(f"error: unknown preset {preset!r}; choose from {sorted(PRESETS)}")

@@ -4,7 +4,7 @@ One column per data set (:mod:`streamrec.evaluation.shape` defines each statisti
 
 * the real slice, ``../shared/data/twitch-real-slice.csv`` from the repository root (or
   ``--real``), when it is there; the table says so when it is not;
-* each ``--presets`` sample of :mod:`streamrec.synth` (default ``small`` and ``twitch-100k``),
+* each ``--presets`` sample of :mod:`streamrec.data.synth` (default ``small`` and ``twitch-100k``),
   generated afresh into a temporary folder (a cached sample could predate a generator change);
 * the last preset sampled the way the real slice was drawn (``--no-slice-like`` to skip): the
   generator's community with the most viewers of at least 10 sessions on it, 2,000 of those
@@ -12,7 +12,7 @@ One column per data set (:mod:`streamrec.evaluation.shape` defines each statisti
   (:func:`streamrec.evaluation.shape.sample_like_slice`). Its column is the like-for-like comparison
   with the real slice; the plain presets show the population the sampling hides.
 
-The list collapse fits ALS with the project's defaults (:class:`streamrec.train.ALSParams`) or
+The list collapse fits ALS with the project's defaults (:class:`streamrec.model.als.ALSParams`) or
 the ALS flags given. Run from the repository root (one to two minutes; most of it is generating
 twitch-100k and fitting ALS on it)::
 
@@ -37,10 +37,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from streamrec import data, synth
+from streamrec import data
+from streamrec.data import synth
+from streamrec.data.split import DEFAULT_WINDOW
 from streamrec.evaluation import shape
-from streamrec.split import DEFAULT_WINDOW
-from streamrec.train import ALSParams
+from streamrec.model.als import ALSParams
 
 DEFAULT = False  # one to two minutes, most of it twitch-100k: run when named
 ROOT = Path(__file__).resolve().parent.parent

@@ -2,13 +2,13 @@
 
 Implicit ALS adds ``regularization * I`` to every least-squares solve; Spark's implicit ALS adds
 ``regParam * n * I``, with ``n`` the number of ratings of the user or streamer solved ("ALS-WR").
-This benchmark fits, on one fold of :class:`streamrec.split.TimeSplit` (the same history and
+This benchmark fits, on one fold of :class:`streamrec.data.split.TimeSplit` (the same history and
 window as ``python metrics.py``), popularity, implicit ALS with the project's settings, and
-Spark ALS (one local Spark session, the fit of :mod:`streamrec.spark_train`) with each
+Spark ALS (one local Spark session, the fit of :mod:`streamrec.model.spark`) with each
 ``--reg`` choice, and prints protocol 1 (watched streamers excluded) and protocol 2 of
 :mod:`streamrec.evaluation.protocols`. A ``--reg`` choice is a number (Spark's ``regParam`` as it
 is), ``mapped`` (``lambda * users / nnz``, matched on the mean user:
-:func:`streamrec.spark_train.spark_reg_param`), ``items`` (``lambda * streamers / nnz``, matched on
+:func:`streamrec.model.spark.spark_reg_param`), ``items`` (``lambda * streamers / nnz``, matched on
 the mean streamer) or ``setting`` (the ``spark_reg_param`` setting, which ``als_fit.py --engine
 spark`` uses); a ``+shift`` suffix gives Spark the rating ``f(w) - 1 / alpha``, so that a watched
 pair's confidence is ``alpha * f(w)`` as in implicit (instead of ``1 + alpha * f(w)``). ``lambda``
@@ -39,10 +39,10 @@ import scipy.sparse as sp
 
 from streamrec import data
 from streamrec.cli import load_settings
+from streamrec.data.split import DEFAULT_WINDOW
 from streamrec.evaluation.baselines import ALS, Estimator, Popularity, _FactorModel
 from streamrec.evaluation.evaluate import evaluate
-from streamrec.split import DEFAULT_WINDOW
-from streamrec.train import ALSParams, confidence_weights
+from streamrec.model.als import ALSParams, confidence_weights
 
 DEFAULT = False  # starts a JVM and fits Spark several times: run when named
 
@@ -63,7 +63,7 @@ class SparkALS(_FactorModel):
         return {"params": self.params, "reg": self.choice, "reg_param": self.reg_param_}
 
     def _fit(self, user_items: sp.csr_matrix) -> None:
-        from streamrec.spark_train import _fit, spark_reg_param
+        from streamrec.model.spark import _fit, spark_reg_param
 
         choice, shift = self.choice.removesuffix("+shift"), self.choice.endswith("+shift")
         coo = confidence_weights(user_items, self.params).tocoo()
@@ -131,7 +131,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from streamrec.spark_train import _new_log_file, _require_java, _require_pyspark, _session
+    from streamrec.model.spark import _new_log_file, _require_java, _require_pyspark, _session
 
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

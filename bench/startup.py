@@ -8,7 +8,7 @@ time until ``GET /health`` answers (the port is open), until ``GET
 ``GET /ready`` answers 200, or, on a server without that route (404), the lists are ready.
 Then it times one request. One row per ``--repeat``.
 
-    python -m streamrec.synth --preset twitch-100k --out bench/out/twitch-100k.csv
+    python -m streamrec.data.synth --preset twitch-100k --out bench/out/twitch-100k.csv
     python als_fit.py --data bench/out/twitch-100k.csv --model bench/out/twitch-100k.npz
     python -m bench startup -- --model bench/out/twitch-100k.npz
 """
@@ -27,7 +27,7 @@ from pathlib import Path
 import httpx
 
 from bench._process import free_port, rss_bytes
-from streamrec import artifact
+from streamrec.model import artifact
 
 ROOT = Path(__file__).resolve().parent.parent
 POLL_SECONDS = 0.1

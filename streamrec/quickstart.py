@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from streamrec import synth
 from streamrec.cli import fail, load_settings
 from streamrec.cli import train as train_cli
+from streamrec.data import synth
 
 
 def main(argv: Sequence[str] | None = None) -> int:

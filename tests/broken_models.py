@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from streamrec import artifact
+from streamrec.model import artifact
 
 
 def members_of(model: artifact.Artifact) -> dict[str, np.ndarray]:

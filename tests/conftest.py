@@ -16,12 +16,13 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from streamrec import artifact, data
+from streamrec import data
+from streamrec.model import artifact
+from streamrec.model.als import ALSParams, fit_als
 from streamrec.serving.api import create_app
 from streamrec.serving.recommender import Recommender
 from streamrec.serving.server import uvicorn_config
 from streamrec.settings import Settings
-from streamrec.train import ALSParams, fit_als
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,7 +151,7 @@ class FailingGate(threading.Event):
 @pytest.fixture(scope="session")
 def tiny_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The generator's smallest preset (300 viewers, 60 streamers) as a sessions CSV."""
-    from streamrec.synth import PRESETS, write_sessions
+    from streamrec.data.synth import PRESETS, write_sessions
 
     path = tmp_path_factory.mktemp("tiny") / "tiny.csv"
     write_sessions(PRESETS["tiny"], path)

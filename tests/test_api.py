@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 
-from streamrec import artifact
+from streamrec.model import artifact
 from streamrec.serving.api import create_app
 from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings

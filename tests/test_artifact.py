@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamrec import artifact
-from streamrec.artifact import ArtifactError
+from streamrec.model import artifact
+from streamrec.model.artifact import ArtifactError
 from tests.broken_models import BROKEN, members_of, npy_header, write_broken_model, write_zip
 from tests.conftest import ROOT
 

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from streamrec import atomicfile
+from streamrec.model import atomicfile
 from tests.conftest import ROOT
 
 # A writer that gets half-way and then waits to be killed.
 WRITER = """
 import sys, time
 from pathlib import Path
-from streamrec import atomicfile
+from streamrec.model import atomicfile
 with atomicfile.replacing(Path(sys.argv[1])) as fh:
     fh.write(b"half of a model")
     fh.flush()

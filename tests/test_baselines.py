@@ -18,8 +18,8 @@ from streamrec.evaluation.baselines import (
     Popularity,
     Repeat,
 )
-from streamrec.popularity import NotFittedError, PopularityRanker
-from streamrec.train import ALSParams
+from streamrec.model.als import ALSParams
+from streamrec.model.popularity import NotFittedError, PopularityRanker
 from tests.conftest import checkerboard_rows, held_out, sessions_frame
 
 SMALL_ALS = ALSParams(factors=4, iterations=15, regularization=1.0)

@@ -75,7 +75,7 @@ def test_replay_window_and_repeat_baseline_by_hand() -> None:
 def test_replay_benchmark_runs_end_to_end(tmp_path: Path) -> None:
     """A real run: trains on a tiny sample, replays it against the real server frozen and with
     events, and posts the window as fast as it can."""
-    from streamrec.synth import PRESETS, write_sessions
+    from streamrec.data.synth import PRESETS, write_sessions
 
     assert discover()["replay"].DEFAULT is False
     sample = tmp_path / "sample.csv"

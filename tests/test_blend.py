@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from streamrec import blend
-from streamrec.blend import blend_scores
+from streamrec.ranking import blend
+from streamrec.ranking.blend import blend_scores
 
 
 def test_bonus_is_weight_times_log1p_watch_on_watched_items_only() -> None:

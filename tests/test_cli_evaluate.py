@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from streamrec.cli.evaluate import main
-from streamrec.synth import PRESETS, write_sessions
+from streamrec.data.synth import PRESETS, write_sessions
 from tests.conftest import ROOT
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from streamrec import artifact
 from streamrec.cli.train import main as als_fit
+from streamrec.model import artifact
 from streamrec.settings import get_settings
 
 

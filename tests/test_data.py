@@ -9,8 +9,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from streamrec import data
-from streamrec.data import DataError, build_interactions, fingerprint, read_sessions
+import streamrec.data.sessions
+from streamrec.data.sessions import DataError, build_interactions, fingerprint, read_sessions
 from tests.conftest import ROOT, write_csv
 
 TWITCH_LINES = [
@@ -144,7 +144,7 @@ def test_build_interactions_same_matrix_above_the_counting_sort_bound(
     ]
     sessions, _ = read_sessions(write_csv(tmp_path / "s.csv", lines))
     counted = build_interactions(sessions).user_items
-    monkeypatch.setattr(data, "_COUNTING_SORT_MAX", 0)
+    monkeypatch.setattr(streamrec.data.sessions, "_COUNTING_SORT_MAX", 0)
     for frame in (sessions, sessions.sample(frac=1.0, random_state=0)):
         in_place = build_interactions(frame).user_items
         assert in_place.has_canonical_format

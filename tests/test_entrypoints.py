@@ -132,7 +132,7 @@ def test_platform_broken_models_are_one_line_errors(tmp_path: Path, checkerboard
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     folder = tmp_path_factory.mktemp("e2e")
     data_path, model_path = folder / "sessions.csv", folder / "model.npz"
-    made = run("-m", "streamrec.synth", "--preset", "tiny", "--out", str(data_path))
+    made = run("-m", "streamrec.data.synth", "--preset", "tiny", "--out", str(data_path))
     assert made.returncode == 0, made.stderr
     fitted = run("als_fit.py", "--data", str(data_path), "--model", str(model_path), "--quiet")
     assert fitted.returncode == 0, fitted.stderr

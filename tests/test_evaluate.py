@@ -14,6 +14,9 @@ from implicit.evaluation import ranking_metrics_at_k
 from threadpoolctl import threadpool_limits
 
 from streamrec import data
+from streamrec.data.live import LiveIndex
+from streamrec.data.split import TimeSplit
+from streamrec.data.synth import PRESETS, write_sessions
 from streamrec.evaluation.baselines import ALS, Popularity, Repeat
 from streamrec.evaluation.evaluate import evaluate
 from streamrec.evaluation.fold_data import prepare_fold
@@ -25,10 +28,7 @@ from streamrec.evaluation.protocols import (
     paired_hits,
 )
 from streamrec.evaluation.report import to_json
-from streamrec.live import LiveIndex
-from streamrec.split import TimeSplit
-from streamrec.synth import PRESETS, write_sessions
-from streamrec.train import ALSParams
+from streamrec.model.als import ALSParams
 from tests.conftest import sessions_frame
 
 # T = 40, W = 10: the test fold fits on sessions starting before 30, evaluates [30, 40].

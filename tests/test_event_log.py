@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from streamrec import event_log
-from streamrec.event_log import EventLog, EventLogFull
+from streamrec.data import event_log
+from streamrec.data.event_log import EventLog, EventLogFull
 from tests.conftest import ROOT
 
 LINE = re.compile(rb"\d+,\d+,s\d+,\d+,\d*\n")
@@ -24,7 +24,7 @@ LINE = re.compile(rb"\d+,\d+,s\d+,\d+,\d*\n")
 APPENDER = """
 import sys
 from pathlib import Path
-from streamrec.event_log import EventLog
+from streamrec.data.event_log import EventLog
 log = EventLog(Path(sys.argv[1]), segment_bytes=2000)
 log.open()
 n = 0
@@ -245,7 +245,7 @@ def test_a_failed_write_is_cut_back_and_not_acknowledged(tmp_path: Path) -> None
     script = """
 import resource, signal, sys
 from pathlib import Path
-from streamrec.event_log import EventLog
+from streamrec.data.event_log import EventLog
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1001, 1001))
 log = EventLog(Path(sys.argv[1]), segment_bytes=10_000)

@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamrec import events
-from streamrec.data import read_sessions
-from streamrec.events import OPEN, EventsError
+from streamrec.data import events
+from streamrec.data.events import OPEN, EventsError
+from streamrec.data.sessions import read_sessions
 
 ROWS = [
     "user_id,stream_id,streamer_name,time_start,time_stop",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamrec.features import FEATURES, NEVER, ViewerHistory, feature_rows
+from streamrec.ranking.features import FEATURES, NEVER, ViewerHistory, feature_rows
 from tests.conftest import sessions_frame
 
 ROWS = [  # (user, streamer, start, stop)

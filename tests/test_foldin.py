@@ -6,10 +6,10 @@ import scipy.sparse as sp
 from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
-from streamrec import artifact
-from streamrec.foldin import FoldIn, params_from_metadata
+from streamrec.model import artifact
+from streamrec.model.als import ALSParams, confidence_weights
+from streamrec.ranking.foldin import FoldIn, params_from_metadata
 from streamrec.serving.recommender import Recommender
-from streamrec.train import ALSParams, confidence_weights
 
 
 def implicit_model(item_factors: np.ndarray, params: ALSParams) -> AlternatingLeastSquares:

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamrec import artifact, events
-from streamrec.foldin import FoldIn, params_from_metadata
+from streamrec.data import events
+from streamrec.model import artifact
+from streamrec.ranking.foldin import FoldIn, params_from_metadata
 from streamrec.serving.overlay import Overlay
 from streamrec.serving.recommender import Recommender
 from tests.conftest import held_out

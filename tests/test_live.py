@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from streamrec.live import LiveIndex
+from streamrec.data.live import LiveIndex
 from tests.conftest import sessions_frame
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamrec import artifact
+from streamrec.model import artifact
 from streamrec.serving.api import create_app
 from streamrec.settings import Settings
 from tests.conftest import serving, wait_for_lists

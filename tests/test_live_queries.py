@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamrec.features import ViewerHistory
-from streamrec.foldin import FoldIn
-from streamrec.live import LiveIndex
-from streamrec.train import ALSParams
+from streamrec.data.live import LiveIndex
+from streamrec.model.als import ALSParams
+from streamrec.ranking.features import ViewerHistory
+from streamrec.ranking.foldin import FoldIn
 from streamrec.training.live_queries import session_queries
 from tests.conftest import sessions_frame
 

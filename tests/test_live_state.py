@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from streamrec import artifact
+from streamrec.model import artifact
 from streamrec.serving.live_filter import LiveFilters, LiveSetUnavailableError
 from streamrec.serving.live_state import PRUNE_SLACK, InProcessLiveState, LiveSetTooLargeError
 from streamrec.serving.recommender import Recommender

@@ -6,11 +6,12 @@ import threading
 
 import httpx
 
-from streamrec import artifact, data
+from streamrec import data
+from streamrec.model import artifact
+from streamrec.model.als import ALSParams, fit_als
 from streamrec.serving.api import create_app
 from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings
-from streamrec.train import ALSParams, fit_als
 from tests.conftest import (
     FailingGate,
     checkerboard_rows,

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from streamrec import events
+from streamrec.data import events
 from streamrec.serving.overlay import Overlay
 
 

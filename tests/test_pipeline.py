@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from streamrec import data
-from streamrec.train import ALSParams
+from streamrec.model.als import ALSParams
 from streamrec.training.pipeline import TrainingPlan, TrainingRun, ranker_wins, train_pipeline
 
 START = ALSParams(factors=8, iterations=6)

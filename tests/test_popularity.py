@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from streamrec.popularity import NotFittedError, PopularityRanker
+from streamrec.model.popularity import NotFittedError, PopularityRanker
 
 
 def matrix() -> sp.csr_matrix:

@@ -7,9 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamrec import artifact, precompute
-from streamrec.artifact import ArtifactError
 from streamrec.cli import train
+from streamrec.model import artifact
+from streamrec.model.artifact import ArtifactError
+from streamrec.ranking import precompute
 from streamrec.serving.recommender import Recommender
 from tests.conftest import write_csv
 

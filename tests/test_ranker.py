@@ -5,10 +5,11 @@ import dataclasses
 import numpy as np
 import pytest
 
-from streamrec import artifact, ranker
-from streamrec.features import ViewerHistory
-from streamrec.ranker import LiveRanker, Queries, candidates, from_artifact, train_ranker
-from streamrec.trees import TreeEnsemble
+from streamrec.model import artifact
+from streamrec.ranking import ranker
+from streamrec.ranking.features import ViewerHistory
+from streamrec.ranking.ranker import LiveRanker, Queries, candidates, from_artifact, train_ranker
+from streamrec.ranking.trees import TreeEnsemble
 from tests.conftest import fit_artifact, sessions_frame
 
 N_USERS, N_ITEMS = 200, 30

@@ -5,10 +5,10 @@ import threading
 import numpy as np
 import pytest
 
-from streamrec.blend import blend_scores
+from streamrec.ranking.blend import blend_scores
+from streamrec.ranking.topn import top_k
 from streamrec.serving.recommender import Recommendation, Recommender
 from streamrec.serving.similar import UnknownStreamerError
-from streamrec.topn import top_k
 from tests.conftest import FailingGate, held_out, wait_for_state
 
 
@@ -402,7 +402,7 @@ def test_similar_unknown_streamer_raises(recommender: Recommender) -> None:
 
 @pytest.fixture(scope="module")
 def ranked(ranker_model_path) -> Recommender:
-    from streamrec import artifact
+    from streamrec.model import artifact
 
     return Recommender(artifact.load(ranker_model_path))
 

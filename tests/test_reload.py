@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamrec import artifact
+from streamrec.model import artifact
 from streamrec.serving.api import create_app
 from streamrec.serving.recommender import Recommender
 from streamrec.serving.reload import ModelStore, ReloadError, load_recommender

@@ -7,7 +7,7 @@ import numpy as np
 from streamrec import data
 from streamrec.evaluation.baselines import Repeat
 from streamrec.evaluation.evaluate import evaluate
-from streamrec.train import ALSParams
+from streamrec.model.als import ALSParams
 from streamrec.training.pipeline import TrainingPlan
 from streamrec.training.served import Served
 

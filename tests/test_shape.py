@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from streamrec.evaluation import shape
-from streamrec.train import ALSParams
+from streamrec.model.als import ALSParams
 from tests.conftest import sessions_frame
 
 

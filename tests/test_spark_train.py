@@ -22,14 +22,16 @@ import httpx
 import numpy as np
 import pytest
 
-from streamrec import artifact, data, synth
+from streamrec import data
 from streamrec.cli.train import build_parser, main
+from streamrec.data import synth
 from streamrec.evaluation.metrics import mean_hit_rate_at_k, mean_ndcg_at_k
-from streamrec.popularity import PopularityRanker
+from streamrec.model import artifact
+from streamrec.model.popularity import PopularityRanker
+from streamrec.model.spark import DEFAULT_REG_PARAM, spark_reg_param, spark_settings
 from streamrec.serving.api import create_app
 from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings
-from streamrec.spark_train import DEFAULT_REG_PARAM, spark_reg_param, spark_settings
 from tests.conftest import checkerboard_rows, held_out, serving
 
 HAVE_SPARK = shutil.which("java") is not None or bool(os.environ.get("JAVA_HOME"))

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamrec.split import Fold, TimeSplit, choose_window, user_items
+from streamrec.data.split import Fold, TimeSplit, choose_window, user_items
 from tests.conftest import sessions_frame
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamrec import data, synth
-from streamrec.synth import PRESETS, Catalog, SessionChunk, SynthConfig, SynthStats
+from streamrec import data
+from streamrec.data import synth
+from streamrec.data.synth import PRESETS, Catalog, SessionChunk, SynthConfig, SynthStats
 
 NAME = re.compile(r"[a-z0-9_]{3,25}")
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from streamrec import topn
+from streamrec.ranking import topn
 
 
 def reference(scores: np.ndarray, n: int) -> np.ndarray:

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from streamrec.model.als import ALSParams, confidence_weights, fit_als
 from streamrec.settings import Settings
-from streamrec.train import ALSParams, confidence_weights, fit_als
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ import lightgbm
 import numpy as np
 import pytest
 
-from streamrec.trees import ModelFormatError, TreeEnsemble
+from streamrec.ranking.trees import ModelFormatError, TreeEnsemble
 
 
 def _booster(zero_as_missing: bool, nan_share: float) -> tuple[lightgbm.Booster, np.ndarray]:

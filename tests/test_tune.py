@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 
 from streamrec import data
+from streamrec.data.split import Fold, choose_window
+from streamrec.data.synth import PRESETS, write_sessions
 from streamrec.evaluation.fold_data import FoldData, prepare_fold
-from streamrec.split import Fold, choose_window
-from streamrec.synth import PRESETS, write_sessions
-from streamrec.train import ALSParams
+from streamrec.model.als import ALSParams
 from streamrec.training.tune import (
     OBJECTIVE,
     SearchSpace,

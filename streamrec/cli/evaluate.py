@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from streamrec import data
-from streamrec.blend import DEFAULT_WEIGHT
 from streamrec.cli import fail, load_settings
+from streamrec.data.split import DEFAULT_WINDOW
 from streamrec.evaluation.baselines import Estimator
 from streamrec.evaluation.evaluate import default_models, evaluate
 from streamrec.evaluation.protocols import MAX_K
 from streamrec.evaluation.report import markdown, write_report
-from streamrec.split import DEFAULT_WINDOW
-from streamrec.train import ALSParams, TrainingError
+from streamrec.model.als import ALSParams, TrainingError
+from streamrec.ranking.blend import DEFAULT_WEIGHT
 from streamrec.training.pipeline import TrainingPlan
 from streamrec.training.served import Served
 

@@ -7,7 +7,7 @@ the same that the repository's root scripts run, so options and messages are the
     streamrec train     = python als_fit.py
     streamrec evaluate  = python metrics.py
     streamrec popular   = python cold_start.py
-    streamrec synth     = python -m streamrec.synth
+    streamrec synth     = python -m streamrec.data.synth
 
 Also ``python -m streamrec``.
 """
@@ -27,7 +27,7 @@ COMMANDS = {
         "evaluate the models on a time split and write a report (python metrics.py)",
     ),
     "popular": ("streamrec.cli.popular", "print the most popular streamers (python cold_start.py)"),
-    "synth": ("streamrec.synth", "write a Twitch-like sample of watch sessions"),
+    "synth": ("streamrec.data.synth", "write a Twitch-like sample of watch sessions"),
 }
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 
 from streamrec import data
 from streamrec.cli import fail, load_settings
-from streamrec.popularity import PopularityRanker
+from streamrec.model.popularity import PopularityRanker
 
 
 def popular_streamers(
@@ -21,7 +21,7 @@ def popular_streamers(
     Parameters
     ----------
     sessions : pandas.DataFrame
-        As returned by :func:`streamrec.data.read_sessions`.
+        As returned by :func:`streamrec.data.sessions.read_sessions`.
     k : int
         How many streamers.
     recent_steps : int, optional

@@ -12,12 +12,14 @@ from typing import Any
 
 import implicit
 
-from streamrec import artifact, data, event_log, loader
+from streamrec import data
 from streamrec.cli import fail, load_settings
-from streamrec.precompute import with_top_lists
+from streamrec.data import event_log, loader
+from streamrec.model import artifact
+from streamrec.model.als import ALSParams, TrainingError
+from streamrec.model.spark import DEFAULT_REG_PARAM, SparkUnavailableError, fit_spark
+from streamrec.ranking.precompute import with_top_lists
 from streamrec.settings import Settings
-from streamrec.spark_train import DEFAULT_REG_PARAM, SparkUnavailableError, fit_spark
-from streamrec.train import ALSParams, TrainingError
 from streamrec.training.pipeline import TrainingPlan, train_pipeline
 
 logger = logging.getLogger(__name__)
@@ -252,13 +254,13 @@ def train(
     ``ALSParams`` train exactly those, with the live ranker). The implicit engine runs
     :func:`streamrec.training.pipeline.train_pipeline`, reporting its trials through ``echo``; Spark
     fits the plan's parameters as given, with ``spark_reg_param`` as its ``regParam`` (None:
-    mapped from ``regularization`` by :func:`streamrec.spark_train.spark_reg_param`), and
+    mapped from ``regularization`` by :func:`streamrec.model.spark.spark_reg_param`), and
     trains no ranker.
 
     ``data_path`` is one input or several, read together (:func:`streamrec.data.read_sessions`;
     the Spark engine reads one). The artifact's ``data`` metadata records them (``path`` is the
     first, ``paths`` all), a fingerprint of the files read, and the sealed event-log segments
-    among them (``event_segments``, :func:`streamrec.event_log.consumed_segments`).
+    among them (``event_segments``, :func:`streamrec.data.event_log.consumed_segments`).
     """
     if engine not in ("implicit", "spark"):
         raise ValueError(f"engine must be 'implicit' or 'spark', got {engine!r}")

@@ -2,7 +2,7 @@
 
 Every model follows scikit-learn's contract: ``__init__`` only stores hyperparameters,
 ``fit(user_items)`` returns ``self``, learned state ends in ``_``, and using a model before
-``fit`` raises :class:`~streamrec.popularity.NotFittedError`. Users and items are row and
+``fit`` raises :class:`~streamrec.model.popularity.NotFittedError`. Users and items are row and
 column indices of the users x streamers watch-time matrix given to ``fit``.
 
 * :class:`Popularity`: the cold-start ranker, the same list for everyone.
@@ -24,10 +24,16 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
-from streamrec.blend import DEFAULT_WEIGHT, blend_scores
-from streamrec.popularity import NotFittedError, PopularityRanker
-from streamrec.topn import PAD, mask_stored, select_padded
-from streamrec.train import ALSParams, TrainingError, check_hyperparameters, fit_als, fit_implicit
+from streamrec.model.als import (
+    ALSParams,
+    TrainingError,
+    check_hyperparameters,
+    fit_als,
+    fit_implicit,
+)
+from streamrec.model.popularity import NotFittedError, PopularityRanker
+from streamrec.ranking.blend import DEFAULT_WEIGHT, blend_scores
+from streamrec.ranking.topn import PAD, mask_stored, select_padded
 
 logger = logging.getLogger(__name__)
 
@@ -267,7 +273,7 @@ def _gradient_step(x: np.ndarray, y: np.ndarray, a: sp.csr_matrix, reg: np.float
 
 @dataclass(eq=False)
 class ALS(_FactorModel):
-    """Implicit ALS as ``als_fit.py`` trains it (:func:`streamrec.train.fit_als`)."""
+    """Implicit ALS as ``als_fit.py`` trains it (:func:`streamrec.model.als.fit_als`)."""
 
     name: ClassVar[str] = "als"
     params: ALSParams = field(default_factory=ALSParams)
@@ -311,7 +317,7 @@ class BPR(_FactorModel):
 
 @dataclass(eq=False)
 class Blend(Estimator):
-    """ALS scores plus ``weight * log(1 + w_ui)`` (see :func:`streamrec.blend.blend_scores`).
+    """ALS scores plus ``weight * log(1 + w_ui)`` (:func:`streamrec.ranking.blend.blend_scores`).
 
     ``als`` is fitted by ``fit``, unless it is already fitted on the very same matrix object
     (then it is shared, and ``fit_seconds_`` reports the ALS fit).

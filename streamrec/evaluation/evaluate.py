@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from streamrec.blend import DEFAULT_WEIGHT
+from streamrec.data.live import LiveIndex
+from streamrec.data.split import DEFAULT_WINDOW, Fold, TimeSplit
 from streamrec.evaluation.baselines import (
     ALS,
     BPR,
@@ -28,9 +29,8 @@ from streamrec.evaluation.baselines import (
 )
 from streamrec.evaluation.fold_data import prepare_fold
 from streamrec.evaluation.protocols import MAX_K, evaluate_topk, live_metrics, live_ranks
-from streamrec.live import LiveIndex
-from streamrec.split import DEFAULT_WINDOW, Fold, TimeSplit
-from streamrec.train import ALSParams
+from streamrec.model.als import ALSParams
+from streamrec.ranking.blend import DEFAULT_WEIGHT
 
 logger = logging.getLogger(__name__)
 
@@ -100,11 +100,11 @@ def evaluate(
     Parameters
     ----------
     sessions : pandas.DataFrame
-        As returned by :func:`streamrec.data.read_sessions`.
+        As returned by :func:`streamrec.data.sessions.read_sessions`.
     models : sequence of Estimator, optional
         Unfitted models with distinct names; :func:`default_models` when None.
     window : int
-        W, in steps (see :class:`~streamrec.split.TimeSplit`).
+        W, in steps (see :class:`~streamrec.data.split.TimeSplit`).
     end : int, optional
         T, the last step; the data's last step when None.
     fold : str

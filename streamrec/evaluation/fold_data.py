@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from streamrec.split import Fold, user_items
+from streamrec.data.split import Fold, user_items
 
 
 @dataclass(frozen=True)
@@ -73,9 +73,9 @@ def prepare_fold(
     Parameters
     ----------
     sessions : pandas.DataFrame
-        As returned by :func:`streamrec.data.read_sessions`.
+        As returned by :func:`streamrec.data.sessions.read_sessions`.
     fold : Fold
-        From :class:`~streamrec.split.TimeSplit`.
+        From :class:`~streamrec.data.split.TimeSplit`.
     max_users : int, optional
         Evaluate a random sample of this many users (seeded), e.g. to tune faster.
     seed : int

@@ -12,7 +12,7 @@ kept (``keep``). A user enters a target set's mean only when it is non-empty for
 Live-Streaming Platforms", RecSys 2021). A user's target is the streamer of their first session
 in the window, starting at step ``t`` (of several starting at ``t``, the longest, then the
 lowest streamer index). It is ranked only among the streamers live at ``t``
-(:class:`~streamrec.live.LiveIndex`), watched ones included: ``HR@k = [rank <= k]`` and
+(:class:`~streamrec.data.live.LiveIndex`), watched ones included: ``HR@k = [rank <= k]`` and
 ``NDCG@k = [rank <= k] / log2(rank + 1)``, the definitions of :mod:`streamrec.evaluation.metrics`
 for one relevant item. Split into ``all`` / ``new`` / ``repeat`` targets; ``repeat_share`` is the
 share of repeat targets. Two models' hit rates are compared on the same targets with an exact
@@ -27,11 +27,11 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import binomtest
 
+from streamrec.data.live import LiveIndex
 from streamrec.evaluation.baselines import Estimator
 from streamrec.evaluation.batch_metrics import hit_matrix, metrics_at_ks
 from streamrec.evaluation.fold_data import FoldData
-from streamrec.live import LiveIndex
-from streamrec.topn import mask_stored, rank_among, select_padded
+from streamrec.ranking.topn import mask_stored, rank_among, select_padded
 
 BUCKETS = ("all", "new", "repeat")
 MODES = ("exclude", "keep")  # protocol 1 with watched streamers excluded / kept

@@ -1,8 +1,8 @@
 """The behavioural shape of a sessions data set: the statistics that tell two data sets apart.
 
-Used to put the generator (:mod:`streamrec.synth`) side by side with real sessions
+Used to put the generator (:mod:`streamrec.data.synth`) side by side with real sessions
 (``python -m bench shape``). Every function takes a sessions DataFrame as returned by
-:func:`streamrec.data.read_sessions` (or a row subset of it) and reads nothing else:
+:func:`streamrec.data.sessions.read_sessions` (or a row subset of it) and reads nothing else:
 
 * **Repeat share**: of each user's sessions after their first, the share that go to a streamer
   the user watched in an earlier session, ``(sessions - pairs) / (sessions - users)`` with
@@ -20,7 +20,7 @@ Used to put the generator (:mod:`streamrec.synth`) side by side with real sessio
   many get a top-10 list (watched streamers excluded) that another of them gets too; and how
   many distinct top-10 lists there are per user over all users.
 * **Live streamers per step**: the median over steps of the streamers live
-  (:class:`streamrec.live.LiveIndex`, from the sessions themselves).
+  (:class:`streamrec.data.live.LiveIndex`, from the sessions themselves).
 
 Real samples are often drawn the way the development slice of real Twitch sessions was: one
 community's streamers, its heavy viewers weighted by activity, start steps only.
@@ -38,12 +38,12 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from streamrec.data import build_interactions
+from streamrec.data.live import LiveIndex
+from streamrec.data.sessions import build_interactions
+from streamrec.data.split import DEFAULT_WINDOW, TimeSplit
 from streamrec.evaluation.fold_data import prepare_fold
-from streamrec.live import LiveIndex
-from streamrec.split import DEFAULT_WINDOW, TimeSplit
-from streamrec.topn import top_n
-from streamrec.train import ALSParams, fit_als
+from streamrec.model.als import ALSParams, fit_als
+from streamrec.ranking.topn import top_n
 
 HEAVY_VIEWERS = 40
 LIST_LENGTH = 10
@@ -186,7 +186,7 @@ def popularity(sessions: pd.DataFrame) -> Popularity:
 def last_window(sessions: pd.DataFrame, window: int = DEFAULT_WINDOW) -> Window:
     """Repeat share of protocol 2's next sessions and the new-streamer share, last window.
 
-    The window is the test window of :class:`streamrec.split.TimeSplit`: ``[T - W, T]``.
+    The window is the test window of :class:`streamrec.data.split.TimeSplit`: ``[T - W, T]``.
     """
     fold = prepare_fold(sessions, TimeSplit.from_sessions(sessions, window=window).test)
     relevant = fold.relevant()
@@ -218,7 +218,7 @@ def collapse(
     Parameters
     ----------
     sessions : pandas.DataFrame
-        As returned by :func:`streamrec.data.read_sessions`.
+        As returned by :func:`streamrec.data.sessions.read_sessions`.
     params : ALSParams
         The model to fit.
     heavy : int

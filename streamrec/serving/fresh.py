@@ -4,14 +4,14 @@ The served model knows each viewer as of its training data; the overlay
 (:mod:`streamrec.serving.overlay`) holds what they watched since. :class:`FreshViewers` merges
 the two per viewer (watch steps and sessions summed per streamer, the later last step) and
 re-solves the viewer's factors from the merged history with the item factors fixed: implicit's
-``recalculate_user`` (:class:`streamrec.foldin.FoldIn`). A viewer the model has never seen is
-folded in from their events alone.
+``recalculate_user`` (:class:`streamrec.ranking.foldin.FoldIn`). A viewer the model has never
+seen is folded in from their events alone.
 
 Re-solving is lazy and batched by construction: events only mark a viewer's summary stale (a
 new ``ViewerEvents.version``), and the next request for that viewer solves once, whatever the
 number of events in between; the result is cached per model until the viewer's version moves.
 A viewer's first re-solve is exact; each later one takes ``CG_STEPS`` conjugate-gradient steps
-from their previous factors (:meth:`streamrec.foldin.FoldIn.refine`, as implicit's training
+from their previous factors (:meth:`streamrec.ranking.foldin.FoldIn.refine`, as implicit's training
 sweeps do), which a few new events move only a little.
 """
 
@@ -24,8 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from streamrec.features import ViewerHistory, ViewerRow, merge_rows, viewer_row
-from streamrec.foldin import FoldIn
+from streamrec.ranking.features import ViewerHistory, ViewerRow, merge_rows, viewer_row
+from streamrec.ranking.foldin import FoldIn
 from streamrec.serving.viewer_sessions import ViewerEvents
 
 CACHE_VIEWERS = 100_000
@@ -35,7 +35,7 @@ CG_STEPS = 3
 
 @dataclass(frozen=True)
 class FreshViewer:
-    """A viewer's merged history (:class:`~streamrec.features.ViewerRow`) and factors."""
+    """A viewer's merged history (:class:`~streamrec.ranking.features.ViewerRow`) and factors."""
 
     history: ViewerRow
     factors: np.ndarray

@@ -2,7 +2,7 @@
 
 A typical request reads its user's short list instead of scoring the catalogue. The lists take
 a catalogue scan per user, so training stores them in the artifact
-(:mod:`streamrec.precompute`), and a server whose settings match uses them from the start;
+(:mod:`streamrec.ranking.precompute`), and a server whose settings match uses them from the start;
 otherwise :meth:`PrecomputedLists.compute` computes them (in a background thread while the
 model already serves: requests score the catalogue meanwhile, which gives the same lists).
 :meth:`PrecomputedLists.answer` reads a request's answer from its user's list.
@@ -21,8 +21,8 @@ from typing import Literal, NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from streamrec import precompute
-from streamrec.artifact import Artifact
+from streamrec.model.artifact import Artifact
+from streamrec.ranking import precompute
 from streamrec.serving.filters import isin_sorted
 from streamrec.serving.scoring import row_boost
 

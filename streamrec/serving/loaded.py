@@ -5,7 +5,7 @@ load time: the name index and resolver (:mod:`streamrec.serving.filters`), the p
 (:mod:`streamrec.serving.popular_lists`), the item norms (:mod:`streamrec.serving.similar`),
 the fold-in Gram matrix and the viewers' merged histories (:mod:`streamrec.serving.fresh`),
 and each known user's best ``top_n`` unwatched streamers (:mod:`streamrec.serving.lists`, in
-vectorised chunks, see :mod:`streamrec.topn`). :class:`LoadedModel` holds them and answers
+vectorised chunks, see :mod:`streamrec.ranking.topn`). :class:`LoadedModel` holds them and answers
 what the model is (its shape, its users' rows, the state of its lists); the requests'
 paths are :class:`streamrec.serving.recommender.Recommender`, which extends it.
 
@@ -26,10 +26,10 @@ from typing import Literal
 
 import numpy as np
 
-from streamrec.artifact import Artifact
-from streamrec.blend import DEFAULT_WEIGHT, check_weight
-from streamrec.foldin import FoldIn, params_from_metadata
-from streamrec.ranker import LiveRanker, from_artifact
+from streamrec.model.artifact import Artifact
+from streamrec.ranking.blend import DEFAULT_WEIGHT, check_weight
+from streamrec.ranking.foldin import FoldIn, params_from_metadata
+from streamrec.ranking.ranker import LiveRanker, from_artifact
 from streamrec.serving.filters import Filters, NameResolver
 from streamrec.serving.fresh import FreshViewers
 from streamrec.serving.lists import PrecomputedLists, PrecomputeState
@@ -49,7 +49,7 @@ class LoadedModel:
     Parameters
     ----------
     artifact : Artifact
-        A loaded model (see :func:`streamrec.artifact.load`).
+        A loaded model (see :func:`streamrec.model.artifact.load`).
     top_n : int
         Streamers precomputed per user; 0 disables precomputation (every request scores the
         catalogue). Requests with ``k`` up to about this size are answered from the list.
@@ -60,12 +60,12 @@ class LoadedModel:
     threads : int
         Threads for the precomputation (BLAS is limited to one thread meanwhile), when the
         artifact holds no lists for this ``top_n`` and ``max_users``
-        (:func:`streamrec.precompute.matching_lists`).
+        (:func:`streamrec.ranking.precompute.matching_lists`).
     repeat_weight : float
         Default blend weight of lists that keep watched streamers (``exclude_watched=False``)
-        when the artifact has no live ranker (:mod:`streamrec.ranker`), or when a request
+        when the artifact has no live ranker (:mod:`streamrec.ranking.ranker`), or when a request
         asks for a weight: each watched streamer's score gains
-        ``repeat_weight * log(1 + watch steps)`` (:mod:`streamrec.blend`); 0 ranks by ALS
+        ``repeat_weight * log(1 + watch steps)`` (:mod:`streamrec.ranking.blend`); 0 ranks by ALS
         alone. Lists without watched streamers are unaffected.
     precompute_now : bool
         Compute the lists before returning. False leaves them to :meth:`precompute` (e.g. in a

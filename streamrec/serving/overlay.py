@@ -1,6 +1,6 @@
 """What viewers watched since the served model was trained: the watch-event overlay.
 
-Every accepted event (:mod:`streamrec.events`) lands here once it is in the event log, and
+Every accepted event (:mod:`streamrec.data.events`) lands here once it is in the event log, and
 from the next request on it shows in that viewer's lists: in ``exclude_watched``, in the live
 ranker's watch-time, session and recency features, and in the viewer's factors, re-solved from
 their whole history (see :mod:`streamrec.serving.fresh`). It also feeds "popular now", the
@@ -42,7 +42,7 @@ from typing import Protocol
 
 import numpy as np
 
-from streamrec.events import OPEN, EventBatch
+from streamrec.data.events import OPEN, EventBatch
 from streamrec.serving.popular_now import PopularNow, RecentViewers
 from streamrec.serving.viewer_sessions import ViewerEvents, ViewerSessions, rows, stops
 
@@ -86,7 +86,7 @@ class Overlay:
 
     Examples
     --------
-    >>> from streamrec import events
+    >>> from streamrec.data import events
     >>> overlay = Overlay()
     >>> overlay.add(events.from_csv(b"7,1,zeon,100,\\n"), segment=1).added
     1

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamrec.popularity import PopularityRanker
+from streamrec.model.popularity import PopularityRanker
 from streamrec.serving.filters import Filters, allowed
 from streamrec.serving.overlay import Overlay
 from streamrec.serving.popular_now import PopularNow

@@ -21,7 +21,7 @@ from typing import Literal
 
 import numpy as np
 
-from streamrec.blend import bonus, check_weight
+from streamrec.ranking.blend import bonus, check_weight
 from streamrec.serving.filters import NO_FILTERS, NONE, Filters, lookup
 from streamrec.serving.fresh import FreshViewer
 from streamrec.serving.loaded import LoadedModel
@@ -50,7 +50,7 @@ class Recommender(LoadedModel):
 
     Examples
     --------
-    >>> from streamrec import artifact
+    >>> from streamrec.model import artifact
     >>> rec = Recommender(artifact.load("models/model.npz"))  # doctest: +SKIP
     >>> rec.recommend(1, k=3).items  # doctest: +SKIP
     ['streamer_a', 'streamer_b', 'streamer_c']
@@ -128,7 +128,7 @@ class Recommender(LoadedModel):
         """:meth:`recommend` for many users at once.
 
         Users whose precomputed list answers are served from it; all the others are scored
-        together in one vectorised call (:func:`streamrec.topn.top_n`).
+        together in one vectorised call (:func:`streamrec.ranking.topn.top_n`).
 
         Examples
         --------
@@ -187,7 +187,7 @@ class Recommender(LoadedModel):
     ) -> Recommendation:
         """Rank streamers for a viewer the model has never seen, from their watch history.
 
-        The history is folded into the model (:class:`~streamrec.foldin.FoldIn`), giving the
+        The history is folded into the model (:class:`~streamrec.ranking.foldin.FoldIn`), giving the
         viewer factors as if they had been in training.
 
         Parameters

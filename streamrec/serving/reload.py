@@ -32,7 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamrec import artifact
+from streamrec.model import artifact
 from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings
 
@@ -62,7 +62,7 @@ def load_recommender(path: Path, settings: Settings) -> Recommender:
     still to compute (see :meth:`~streamrec.serving.recommender.Recommender.precompute`, on
     ``precompute_threads`` threads, one per core by default) and the model answers by full
     scoring meanwhile. Temporary files that killed training runs left next to ``path`` are
-    removed first (:func:`streamrec.artifact.remove_stale_temporaries`).
+    removed first (:func:`streamrec.model.artifact.remove_stale_temporaries`).
 
     Parameters
     ----------
@@ -73,7 +73,7 @@ def load_recommender(path: Path, settings: Settings) -> Recommender:
 
     Raises
     ------
-    streamrec.artifact.ArtifactError
+    streamrec.model.artifact.ArtifactError
         The file is missing, not a valid artifact, or cannot be served (e.g. invalid training
         parameters in its metadata); the message starts with the path and says why.
     """

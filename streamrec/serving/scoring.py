@@ -2,9 +2,9 @@
 
 What a request does when no precomputed list (:mod:`streamrec.serving.lists`) answers it:
 score one viewer against the catalogue or the available streamers, order them with the live
-ranker (:mod:`streamrec.ranker`) when watched streamers are kept, or score many known viewers
-in one vectorised call (:func:`streamrec.topn.top_n`). Each returns item indices, best first;
-the recommender tops them up and names them. Pure numpy; no HTTP.
+ranker (:mod:`streamrec.ranking.ranker`) when watched streamers are kept, or score many known
+viewers in one vectorised call (:func:`streamrec.ranking.topn.top_n`). Each returns item indices,
+best first; the recommender tops them up and names them. Pure numpy; no HTTP.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from streamrec import topn
-from streamrec.blend import bonus
-from streamrec.features import ViewerRow
-from streamrec.ranker import LiveRanker
+from streamrec.ranking import topn
+from streamrec.ranking.blend import bonus
+from streamrec.ranking.features import ViewerRow
+from streamrec.ranking.ranker import LiveRanker
 from streamrec.serving.filters import NONE, Filters, allowed, isin_sorted, locate
 
 Boost = tuple[np.ndarray, np.ndarray]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from streamrec import topn
+from streamrec.ranking import topn
 
 
 class UnknownStreamerError(LookupError):

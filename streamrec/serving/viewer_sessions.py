@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from streamrec.events import EventBatch
+from streamrec.data.events import EventBatch
 
 # Key of a session within a viewer: (stream key, streamer name, start).
 SessionKey = tuple[int, str, int]

@@ -2,9 +2,9 @@
 
 :class:`WatchEvents` ties the pieces together for ``POST /events``:
 
-1. a batch is validated as the CSV loader validates a file (:mod:`streamrec.events`);
+1. a batch is validated as the CSV loader validates a file (:mod:`streamrec.data.events`);
 2. its rows not already held are appended to the event log and fsync'd
-   (:class:`streamrec.event_log.EventLog`; concurrent batches share one fsync);
+   (:class:`streamrec.data.event_log.EventLog`; concurrent batches share one fsync);
 3. only then are they added to the overlay (:mod:`streamrec.serving.overlay`), which the
    models read from their next request on; the 200 is sent after that.
 
@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from streamrec import event_log, events
-from streamrec.event_log import EventLog, EventLogFull
+from streamrec.data import event_log, events
+from streamrec.data.event_log import EventLog, EventLogFull
 from streamrec.serving.overlay import Overlay
 from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings

@@ -20,10 +20,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from streamrec.features import ViewerHistory, ViewerRow, merge_rows, viewer_row
-from streamrec.foldin import FoldIn
-from streamrec.live import LiveIndex
-from streamrec.ranker import Queries
+from streamrec.data.live import LiveIndex
+from streamrec.ranking.features import ViewerHistory, ViewerRow, merge_rows, viewer_row
+from streamrec.ranking.foldin import FoldIn
+from streamrec.ranking.ranker import Queries
 
 MAX_QUERIES = 50_000
 """Queries kept (a seeded sample beyond it): enough to learn ten features, and bounded work."""

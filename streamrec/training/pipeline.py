@@ -3,7 +3,7 @@
 What ``python als_fit.py`` runs (no I/O here; the command line reads and writes):
 
 1. **Validation window.** The latest sessions, ``[T - W, T]``, with ``W`` chosen from the data
-   (:func:`streamrec.split.choose_window`: enough viewers for a stable estimate).
+   (:func:`streamrec.data.split.choose_window`: enough viewers for a stable estimate).
 2. **Search.** ALS hyperparameters are searched on that window within a budget of plain fits
    (:func:`streamrec.training.tune.tune_als`), unless the caller fixed them. Popularity and the
    fixed defaults are scored on the same window, so the summary can say what the search gained and
@@ -11,9 +11,9 @@ What ``python als_fit.py`` runs (no I/O here; the command line reads and writes)
 3. **Live ranker.** With the winner's factors fitted before the window, each viewer's sessions
    in the window, among the streamers live at their start, are LambdaRank queries, asked with
    the history the server would hold then, with watch events and without
-   (:mod:`streamrec.training.live_queries`, :mod:`streamrec.ranker`).
+   (:mod:`streamrec.training.live_queries`, :mod:`streamrec.ranking.ranker`).
 4. **Refit** on all the data with the winner, and summarise the history the ranker reads at
-   serving time (:class:`streamrec.features.ViewerHistory`).
+   serving time (:class:`streamrec.ranking.features.ViewerHistory`).
 """
 
 from __future__ import annotations
@@ -27,17 +27,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from streamrec.data import Interactions, build_interactions
+from streamrec.data.live import LiveIndex
+from streamrec.data.sessions import Interactions, build_interactions
+from streamrec.data.split import Fold, choose_window
 from streamrec.evaluation.baselines import Popularity
 from streamrec.evaluation.fold_data import FoldData, prepare_fold
 from streamrec.evaluation.protocols import evaluate_topk
-from streamrec.features import ViewerHistory
-from streamrec.foldin import FoldIn
-from streamrec.live import LiveIndex
-from streamrec.popularity import PopularityRanker
-from streamrec.ranker import train_ranker
-from streamrec.split import Fold, choose_window
-from streamrec.train import ALSParams, fit_als
+from streamrec.model.als import ALSParams, fit_als
+from streamrec.model.popularity import PopularityRanker
+from streamrec.ranking.features import ViewerHistory
+from streamrec.ranking.foldin import FoldIn
+from streamrec.ranking.ranker import train_ranker
 from streamrec.training.live_queries import session_queries
 from streamrec.training.tune import OBJECTIVE, TuneResult, evaluate_factors, tune_als
 

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from streamrec.blend import DEFAULT_WEIGHT, bonus
 from streamrec.evaluation.baselines import Estimator
-from streamrec.ranker import LiveRanker
+from streamrec.ranking.blend import DEFAULT_WEIGHT, bonus
+from streamrec.ranking.ranker import LiveRanker
+from streamrec.ranking.trees import TreeEnsemble
 from streamrec.training.pipeline import TrainingPlan, TrainingRun, popularity_ranks, train_pipeline
-from streamrec.trees import TreeEnsemble
 
 
 @dataclass(eq=False)

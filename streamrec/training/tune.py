@@ -4,8 +4,8 @@ Every trial fits ALS on the sessions before the window's cut and scores protocol
 :mod:`streamrec.evaluation.protocols` on the window, with watched streamers excluded, as the service
 ranks its default lists. The objective is NDCG@10 on *new* targets (streamers the viewer had not
 watched): discovery is what ALS is for, while returns to known streamers are the live ranker's job
-(:mod:`streamrec.ranker`). Trial 0 is the starting setting (the fixed defaults), so the search
-reports what it gained over them.
+(:mod:`streamrec.ranking.ranker`). Trial 0 is the starting setting (the fixed defaults), so the
+search reports what it gained over them.
 
 The sampler is Optuna's TPE (Bergstra et al., NeurIPS 2011), seeded; a trial is pruned when its
 NDCG after 5, 10, ... iterations falls below the median of earlier trials at that iteration
@@ -29,7 +29,7 @@ import numpy as np
 from streamrec.evaluation.baselines import ALS
 from streamrec.evaluation.fold_data import FoldData
 from streamrec.evaluation.protocols import evaluate_topk
-from streamrec.train import ALSParams, fit_als
+from streamrec.model.als import ALSParams, fit_als
 
 logger = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
-from streamrec.events import EventsError
+from streamrec.data.events import EventsError
 from streamrec.serving.deps import json_response
 from streamrec.serving.watch_events import NoValidRows, Overloaded, WatchEvents
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from streamrec.data import watch_steps
+from streamrec.data.sessions import watch_steps
 
 DEFAULT_WINDOW = 250
 
@@ -100,7 +100,7 @@ class TimeSplit:
 def user_items(sessions: pd.DataFrame, user_ids: np.ndarray, n_items: int) -> sp.csr_matrix:
     """Summed watch steps as a ``len(user_ids) x n_items`` CSR, rows in ``user_ids`` order.
 
-    Unlike :func:`streamrec.data.build_interactions`, the rows are fixed (users without a
+    Unlike :func:`streamrec.data.sessions.build_interactions`, the rows are fixed (users without a
     session get an empty row), so the history and target matrices of a fold line up.
 
     Parameters

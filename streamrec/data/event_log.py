@@ -1,6 +1,6 @@
 """A durable, append-only log of accepted watch events, in CSV segments training can read.
 
-Lines are rows in the five-column sessions format (:data:`streamrec.loader.COLUMNS`; an open
+Lines are rows in the five-column sessions format (:data:`streamrec.data.loader.COLUMNS`; an open
 session has an empty ``time_stop``), each ending in ``\\n``. They go into numbered segments in
 one folder: the segment being written is ``events-<seq:010d>.csv.open``, which the loader's
 folder glob (``*.csv``) skips; a full one is *sealed*: fsync'd, renamed to
@@ -52,8 +52,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from streamrec import event_segments
-from streamrec.event_segments import (
+from streamrec.data import event_segments
+from streamrec.data.event_segments import (
     OPEN_SUFFIX,
     SEGMENT_GLOB,
     Segment,

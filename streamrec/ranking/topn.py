@@ -107,7 +107,7 @@ def top_n(
         Item indices never returned for any query.
     boost : scipy.sparse.csr_matrix, optional
         ``(q, n_items)``; added to the scores of row ``r`` before ranking (e.g. a bonus on the
-        user's own streamers, :mod:`streamrec.blend`).
+        user's own streamers, :mod:`streamrec.ranking.blend`).
     chunk_rows : int
         Query rows scored at once; bounds memory to ``chunk_rows * n_items`` float32 per thread.
     threads : int

@@ -12,9 +12,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
-from streamrec.synth.catalog import build_catalog
-from streamrec.synth.config import COLUMNS, SynthConfig
-from streamrec.synth.sessions import iter_session_chunks
+from streamrec.data.synth.catalog import build_catalog
+from streamrec.data.synth.config import COLUMNS, SynthConfig
+from streamrec.data.synth.sessions import iter_session_chunks
 
 logger = logging.getLogger(__name__)
 

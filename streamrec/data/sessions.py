@@ -4,7 +4,7 @@ The input is the Twitch dataset format (Rappaz, McAuley, Aberer, RecSys 2021): C
 without a header, five columns ``user_id, stream_id, streamer_name, time_start, time_stop``,
 times in 10-minute steps, or Parquet with the same columns; several files or folders of them.
 Bad rows are skipped and counted by reason, never fatal; input with no usable row at all is a
-:class:`DataError`. The reading itself is a Polars plan, in :mod:`streamrec.loader`.
+:class:`DataError`. The reading itself is a Polars plan, in :mod:`streamrec.data.loader`.
 
 Nothing here knows about models.
 """
@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from streamrec import loader
+from streamrec.data import loader
 
-# The Spark engine (spark_train) checks rows with the same patterns and header rule.
-from streamrec.loader import _TIME_PATTERN, _USER_ID_PATTERN, COLUMNS, DROP_REASONS  # noqa: F401
-from streamrec.loader import is_header as _is_header  # noqa: F401
+# The Spark engine (streamrec.model.spark) checks rows with the same patterns and header rule.
+from streamrec.data.loader import _TIME_PATTERN, _USER_ID_PATTERN, COLUMNS, DROP_REASONS  # noqa: F401
+from streamrec.data.loader import is_header as _is_header  # noqa: F401
 
 __all__ = [
     "COLUMNS",

@@ -2,7 +2,7 @@
 
 A batch holds rows in the Twitch columns (``user_id, stream_id, streamer_name, time_start,
 time_stop``), as CSV text or as JSON. Both go through the CSV loader's own plan
-(:func:`streamrec.loader.csv_rows`), so a row is accepted or dropped for exactly the reasons a
+(:func:`streamrec.data.loader.csv_rows`), so a row is accepted or dropped for exactly the reasons a
 training file's row would be, and counted under the same names; JSON rows are first rendered
 as CSV lines (fields quoted by CSV rules).
 
@@ -29,8 +29,8 @@ import numpy as np
 import orjson
 import polars as pl
 
-from streamrec import loader
-from streamrec.loader import CODE, COLUMNS, DROP_REASONS
+from streamrec.data import loader
+from streamrec.data.loader import CODE, COLUMNS, DROP_REASONS
 
 OPEN = -1
 """``time_stop`` of an open session."""
@@ -87,7 +87,7 @@ def from_csv(body: bytes) -> EventBatch:
     """Validate CSV text: the five columns, one row a line, an optional header.
 
     A batch of up to ``PYTHON_BYTES`` whose every row is plain, as the loader defines it (see
-    :mod:`streamrec.loader`: five fields, no space, quote, sign, NUL or carriage return,
+    :mod:`streamrec.data.loader`: five fields, no space, quote, sign, NUL or carriage return,
     integer ids and times) is read here in Python: a seventh of the plan's cost for a 250-row batch
     (``python -m bench overlay``). Any other batch goes through the loader's plan whole, so
     both give the same rows, reasons and counts (tested).

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from streamrec.synth.catalog import Catalog, _build_index, _LiveIndex, build_catalog
-from streamrec.synth.config import (
+from streamrec.data.synth.catalog import Catalog, _build_index, _LiveIndex, build_catalog
+from streamrec.data.synth.config import (
     _BUCKET_STEPS,
     _CHUNK_USERS,
     _DEDUP_ROUNDS,

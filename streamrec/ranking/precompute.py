@@ -3,7 +3,7 @@
 They make a typical request a filter of a short list instead of a catalogue scan, but cost a
 catalogue scan per user to build (about 40 s for 100k users and 160k streamers on one core).
 So training builds them (:func:`top_lists`, stored in the artifact by
-:func:`streamrec.artifact.save`), and a server that loads an artifact whose lists were built
+:func:`streamrec.model.artifact.save`), and a server that loads an artifact whose lists were built
 with its own ``precompute_top_n`` and ``precompute_max_users`` uses them at once
 (:func:`matching_lists`); otherwise it computes them itself (:func:`compute`), as
 :class:`~streamrec.serving.recommender.Recommender` does. Both paths run the same code in blocks of
@@ -20,8 +20,8 @@ import numpy as np
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
-from streamrec import topn
-from streamrec.artifact import Artifact, TopLists
+from streamrec.model.artifact import Artifact, TopLists
+from streamrec.ranking import topn
 
 # Users ranked per top_n call (per thread) between two checks of the stop flag: at Twitch scale
 # (450k streamers) a few tenths of a second; a multiple of topn.top_n's chunk, so the chunks
@@ -66,7 +66,7 @@ def compute(
     -------
     numpy.ndarray or None
         int32 ``(len(rows), min(top_n, n_items))``, read-only, best first, ``-1`` padded
-        (see :func:`streamrec.topn.top_n`). BLAS runs on one thread meanwhile; ``threads``
+        (see :func:`streamrec.ranking.topn.top_n`). BLAS runs on one thread meanwhile; ``threads``
         score blocks in parallel.
     """
     top = np.empty((len(rows), min(top_n, item_factors.shape[0])), dtype=np.int32)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m streamrec.synth --preset small --out data/sessions.csv``."""
+"""Command line: ``python -m streamrec.data.synth --preset small --out data/sessions.csv``."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from dataclasses import fields, replace
 from pathlib import Path
 from typing import NoReturn
 
-from streamrec.synth.config import PRESETS, SynthConfig
-from streamrec.synth.writer import write_sessions
+from streamrec.data.synth.config import PRESETS, SynthConfig
+from streamrec.data.synth.writer import write_sessions
 
 
 def _positive_int(text: str) -> int:
@@ -44,7 +44,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
-        prog="python -m streamrec.synth",
+        prog="python -m streamrec.data.synth",
         description="Write synthetic Twitch-like watch sessions in the Twitch dataset's CSV "
         "format (no header: user_id,stream_id,streamer_name,time_start,time_stop).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,

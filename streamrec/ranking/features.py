@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from streamrec.data import watch_steps
+from streamrec.data.sessions import watch_steps
 
 FEATURES = (
     "als_score",
@@ -63,7 +63,7 @@ class ViewerHistory:
     def from_sessions(
         cls, sessions: pd.DataFrame, user_ids: np.ndarray, n_items: int, now: int | None = None
     ) -> ViewerHistory:
-        """Summarise ``sessions`` (as :func:`streamrec.data.read_sessions` returns them).
+        """Summarise ``sessions`` (as :func:`streamrec.data.sessions.read_sessions` returns them).
 
         ``user_ids`` are the sorted ids of the matrix rows (every session's user must be
         among them); ``now`` defaults to the last stop step of the sessions.

@@ -11,7 +11,7 @@ does not depend on the user, so it is computed once; a request then costs
 
 The confidence follows implicit's solver, which trained the model: it takes the confidence to
 be ``alpha * f(w)`` itself (no ``1 +``), where ``f`` is the training transform of watch time
-(:func:`streamrec.train.confidence_weights`). This is what implicit's
+(:func:`streamrec.model.als.confidence_weights`). This is what implicit's
 ``recommend(..., recalculate_user=True)`` computes; the tests check the two agree.
 """
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from streamrec.train import ALSParams, confidence_of
+from streamrec.model.als import ALSParams, confidence_of
 
 logger = logging.getLogger(__name__)
 

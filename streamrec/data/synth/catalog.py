@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from streamrec.synth.config import (
+from streamrec.data.synth.config import (
     _BUCKET_STEPS,
     _MAX_NAME_LEN,
     _MAX_STREAM_STEPS,

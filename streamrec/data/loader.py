@@ -23,7 +23,7 @@ from pathlib import Path
 # streaming read were still resident while the matrix was built (6.1M rows: 0.77 GB of peak,
 # 0.59 with none kept; pola-rs/polars#23128); none kept costs a page fault per buffer reused
 # (12M rows: 1.3M faults, 3 s of system time), 100 ms keeps the reuse (0.5M, 1.5 s; +0.09 GB).
-# Read when Polars is first imported: here (``streamrec.data`` imports it only through this
+# Read when Polars is first imported: here (``streamrec.data.sessions`` imports it only through this
 # module); an operator's own setting wins.
 os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:100,muzzy_decay_ms:0")
 

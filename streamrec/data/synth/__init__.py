@@ -27,18 +27,19 @@ Generation streams: users are made in fixed-size chunks with their own random st
 appended to the file, so memory is bounded by the catalogue plus one chunk, whatever the number
 of rows. The same configuration gives a byte-identical file (with the same library versions).
 
-Run ``python -m streamrec.synth --help`` for the command line.
+Run ``python -m streamrec.data.synth --help`` for the command line.
 
-The modules, in the order data flows: :mod:`~streamrec.synth.config` (what to generate, the
-presets), :mod:`~streamrec.synth.catalog` (streamers and their streams),
-:mod:`~streamrec.synth.sessions` (users and their sessions, chunk by chunk),
-:mod:`~streamrec.synth.writer` (the CSV and its statistics) and :mod:`~streamrec.synth.cli`.
-Everything public is importable from ``streamrec.synth`` itself.
+The modules, in the order data flows: :mod:`~streamrec.data.synth.config` (what to generate, the
+presets), :mod:`~streamrec.data.synth.catalog` (streamers and their streams),
+:mod:`~streamrec.data.synth.sessions` (users and their sessions, chunk by chunk),
+:mod:`~streamrec.data.synth.writer` (the CSV and its statistics) and
+:mod:`~streamrec.data.synth.cli`.
+Everything public is importable from ``streamrec.data.synth`` itself.
 """
 
-from streamrec.synth.catalog import Catalog, build_catalog
-from streamrec.synth.cli import main
-from streamrec.synth.config import (
+from streamrec.data.synth.catalog import Catalog, build_catalog
+from streamrec.data.synth.cli import main
+from streamrec.data.synth.config import (
     COLUMNS,
     PRESETS,
     STEPS_PER_DAY,
@@ -47,8 +48,8 @@ from streamrec.synth.config import (
     IntArray,
     SynthConfig,
 )
-from streamrec.synth.sessions import SessionChunk, iter_session_chunks
-from streamrec.synth.writer import SynthStats, write_sessions
+from streamrec.data.synth.sessions import SessionChunk, iter_session_chunks
+from streamrec.data.synth.writer import SynthStats, write_sessions
 
 __all__ = [
     "COLUMNS",

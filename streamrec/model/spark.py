@@ -2,9 +2,9 @@
 
 :func:`fit_spark` reads a sessions CSV with Spark, cleans it with the rules of
 :func:`streamrec.data.read_sessions`, aggregates watch steps per (user, streamer), indexes users
-and streamers exactly as :func:`streamrec.data.build_interactions` does, fits
+and streamers exactly as :func:`streamrec.data.sessions.build_interactions` does, fits
 ``pyspark.ml.recommendation.ALS`` and brings the factors back to the driver as float32 arrays, so
-the caller writes the one artifact format with :func:`streamrec.artifact.from_training`.
+the caller writes the one artifact format with :func:`streamrec.model.artifact.from_training`.
 
 What runs where
 ---------------
@@ -104,7 +104,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from streamrec.data import (
+from streamrec.data.sessions import (
     _TIME_PATTERN,
     _USER_ID_PATTERN,
     COLUMNS,
@@ -114,7 +114,7 @@ from streamrec.data import (
     LoadReport,
     _is_header,
 )
-from streamrec.train import ALSParams, TrainingError
+from streamrec.model.als import ALSParams, TrainingError
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
@@ -141,7 +141,7 @@ class SparkUnavailableError(RuntimeError):
 
 @dataclass(frozen=True)
 class SparkFit:
-    """What a Spark training run returns, ready for :func:`streamrec.artifact.from_training`.
+    """What a Spark training run returns, ready for :func:`streamrec.model.artifact.from_training`.
 
     Attributes
     ----------

@@ -1,7 +1,7 @@
 """Event log segment files: their names, crash repair, and what training consumed of them.
 
 A segment is ``events-<seq:010d>.csv`` once sealed (it never changes again) and
-``events-<seq:010d>.csv.open`` while :class:`streamrec.event_log.EventLog` writes it. Training
+``events-<seq:010d>.csv.open`` while :class:`streamrec.data.event_log.EventLog` writes it. Training
 records the sealed segments it read by name and size (:func:`consumed_segments`, in the
 artifact's ``data.event_segments``); the server reads that back with :func:`consumed_of`.
 

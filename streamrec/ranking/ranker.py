@@ -1,11 +1,11 @@
 """The learned live ranker: LambdaRank trees over a viewer's candidates among live streamers.
 
 About half of what viewers watch next is a streamer they already watch, and ALS alone ranks
-those returns poorly; a fixed bonus on watch time (:mod:`streamrec.blend`) puts every watched
-streamer first and so almost never suggests a new one. The ranker learns the trade-off from
-the data: gradient-boosted trees (LightGBM, LambdaRank objective; Burges, "From RankNet to
+those returns poorly; a fixed bonus on watch time (:mod:`streamrec.ranking.blend`) puts every
+watched streamer first and so almost never suggests a new one. The ranker learns the trade-off
+from the data: gradient-boosted trees (LightGBM, LambdaRank objective; Burges, "From RankNet to
 LambdaRank to LambdaMART", 2010) order a short candidate list on the features of
-:mod:`streamrec.features` (ALS score, the viewer's watch time, sessions and recency on the
+:mod:`streamrec.ranking.features` (ALS score, the viewer's watch time, sessions and recency on the
 candidate, its popularity, the viewer's activity).
 
 **Candidates** (:func:`candidates`), among the streamers a request allows (the live ones):
@@ -16,7 +16,7 @@ the viewer's own streamers (their ``OWN`` most watched), ALS's ``ALS_BEST`` best
 viewer's sessions after it are queries (:mod:`streamrec.training.live_queries`): their
 candidates among the streamers live at their start, labelled 1 for the streamer watched, with
 the viewer's history as the server would know it then. The model is LightGBM's text format, so
-the artifact stores no pickle; serving evaluates it with :mod:`streamrec.trees`.
+the artifact stores no pickle; serving evaluates it with :mod:`streamrec.ranking.trees`.
 """
 
 from __future__ import annotations
@@ -26,12 +26,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from streamrec.artifact import Artifact, ArtifactError
-from streamrec.blend import DEFAULT_WEIGHT
-from streamrec.features import FEATURES, ViewerHistory, ViewerRow, feature_rows, viewer_row
-from streamrec.popularity import PopularityRanker
-from streamrec.topn import top_k
-from streamrec.trees import ModelFormatError, TreeEnsemble
+from streamrec.model.artifact import Artifact, ArtifactError
+from streamrec.model.popularity import PopularityRanker
+from streamrec.ranking.blend import DEFAULT_WEIGHT
+from streamrec.ranking.features import FEATURES, ViewerHistory, ViewerRow, feature_rows, viewer_row
+from streamrec.ranking.topn import top_k
+from streamrec.ranking.trees import ModelFormatError, TreeEnsemble
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ reads or writes model files.
 
 Reading is defensive, because a model file may come from anywhere: only the members listed in
 ``_MEMBERS`` are read, each one's declared size and type checked before it is inflated
-(:mod:`streamrec.safenpz`), and then every part is checked against the others. Any defect
+(:mod:`streamrec.model.safenpz`), and then every part is checked against the others. Any defect
 raises :class:`ArtifactError` naming the file and the reason.
 """
 
@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from streamrec import atomicfile, safenpz
-from streamrec.data import Interactions
-from streamrec.popularity import PopularityRanker
+from streamrec.data.sessions import Interactions
+from streamrec.model import atomicfile, safenpz
+from streamrec.model.popularity import PopularityRanker
 
 FORMAT_VERSION = 1
 _PICKLE_MAGIC = b"\x80"  # every pickle protocol >= 2 starts with the PROTO opcode
@@ -104,8 +104,8 @@ class Artifact:
     metadata : dict
         JSON-serialisable: format version, creation time, engine, hyperparameters, counts, ...
     ranker_model : str, optional
-        The live ranker, LightGBM's text model format (:mod:`streamrec.ranker`), described by
-        ``metadata["ranker"]``.
+        The live ranker, LightGBM's text model format (:mod:`streamrec.ranking.ranker`),
+        described by ``metadata["ranker"]``.
     watch_sessions, watch_last_step : numpy.ndarray, optional
         float32, aligned with ``user_items.data``: sessions per (user, streamer) pair and the
         last step watched, which the ranker's features read (present with a ranker).
@@ -184,7 +184,7 @@ def save(artifact: Artifact, path: str | Path) -> Path:
     """Write ``artifact`` to ``path`` atomically and return the path.
 
     The archive is first written to a temporary file in the same folder (locked while it is
-    written), flushed to disk, then renamed over ``path`` (:mod:`streamrec.atomicfile`):
+    written), flushed to disk, then renamed over ``path`` (:mod:`streamrec.model.atomicfile`):
     readers see either the old file or the new one, never a partial one. Temporary files that
     killed runs left behind are removed first (:func:`remove_stale_temporaries`).
     """
@@ -204,7 +204,7 @@ def remove_stale_temporaries(path: str | Path) -> list[Path]:
     Only files named as :func:`save` names them for this model (``.<model>.XXXXXXXX.tmp``),
     that no process holds locked (a live save holds its file locked until the rename) and
     that nobody wrote for ``atomicfile.STALE_SECONDS`` (10 minutes); see
-    :mod:`streamrec.atomicfile`. Returns the files removed.
+    :mod:`streamrec.model.atomicfile`. Returns the files removed.
     """
     return atomicfile.remove_stale_temporaries(Path(path))
 
