@@ -131,7 +131,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from streamrec.model.spark import _new_log_file, _require_java, _require_pyspark, _session
+    from streamrec.model.spark_session import (
+        _new_log_file,
+        _require_java,
+        _require_pyspark,
+        _session,
+    )
 
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

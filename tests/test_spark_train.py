@@ -28,7 +28,8 @@ from streamrec.data import synth
 from streamrec.evaluation.metrics import mean_hit_rate_at_k, mean_ndcg_at_k
 from streamrec.model import artifact
 from streamrec.model.popularity import PopularityRanker
-from streamrec.model.spark import DEFAULT_REG_PARAM, spark_reg_param, spark_settings
+from streamrec.model.spark import DEFAULT_REG_PARAM, spark_reg_param
+from streamrec.model.spark_session import spark_settings
 from streamrec.serving.api import create_app
 from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings

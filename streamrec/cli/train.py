@@ -17,7 +17,8 @@ from streamrec.cli import fail, load_settings
 from streamrec.data import event_log, loader
 from streamrec.model import artifact
 from streamrec.model.als import ALSParams, TrainingError
-from streamrec.model.spark import DEFAULT_REG_PARAM, SparkUnavailableError, fit_spark
+from streamrec.model.spark import DEFAULT_REG_PARAM, fit_spark
+from streamrec.model.spark_session import SparkUnavailableError
 from streamrec.ranking.precompute import with_top_lists
 from streamrec.settings import Settings
 from streamrec.training.pipeline import TrainingPlan, train_pipeline

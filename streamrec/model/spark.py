@@ -2,7 +2,7 @@
 
 :func:`fit_spark` reads a sessions CSV with Spark, cleans it with the rules of
 :func:`streamrec.data.read_sessions`, aggregates watch steps per (user, streamer), indexes users
-and streamers exactly as :func:`streamrec.data.sessions.build_interactions` does, fits
+and streamers exactly as :func:`streamrec.data.build_interactions` does, fits
 ``pyspark.ml.recommendation.ALS`` and brings the factors back to the driver as float32 arrays, so
 the caller writes the one artifact format with :func:`streamrec.model.artifact.from_training`.
 
@@ -79,64 +79,54 @@ popularity 0.0071; implicit 0.0715 (HR@10 new 0.2135, P2 NDCG@10 0.2168, fit 33 
 mapped (4.74) 0.0000 (fit 293 s); Spark 0.5 0.0721 (HR@10 new 0.2130, P2 NDCG@10 0.2286,
 fit 230 s).
 
-Needs ``pip install -r requirements-spark.txt`` and Java 17 or newer; neither is needed to
-import this module.
+The reading, cleaning and indexing are in :mod:`streamrec.model.spark_read`, the session and
+its JVM in :mod:`streamrec.model.spark_session`. Needs ``pip install -r requirements-spark.txt``
+and Java 17 or newer; neither is needed to import these modules.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
-import shutil
-import subprocess
-import tempfile
 import time
-import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import scipy.sparse as sp
 
-from streamrec.data.sessions import (
-    _TIME_PATTERN,
-    _USER_ID_PATTERN,
-    COLUMNS,
-    DROP_REASONS,
-    DataError,
-    Interactions,
-    LoadReport,
-    _is_header,
-)
+from streamrec.data.sessions import DataError, Interactions, LoadReport
 from streamrec.model.als import ALSParams, TrainingError
+from streamrec.model.spark_read import (
+    _aggregate,
+    _collect_interactions,
+    _count_reasons,
+    _dense_index,
+    _flag_rows,
+    _has_header,
+    _ratings,
+    _read_raw,
+    _resolve,
+)
+from streamrec.model.spark_session import (
+    SparkUnavailableError,
+    _first_line,
+    _is_spark_error,
+    _new_log_file,
+    _require_java,
+    _require_pyspark,
+    _session,
+)
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
 logger = logging.getLogger(__name__)
 
 # Spark's regParam when none is given (the ``spark_reg_param`` setting); see the module docstring.
 DEFAULT_REG_PARAM = 0.5
-# Spark ALS ids are Java ints.
-MAX_SPARK_ID = 2**31 - 1
-# monotonically_increasing_id(): partition index in the upper 31 bits, row in the lower 33.
-_ROW_BITS = 33
-_CORRUPT = "_corrupt_record"
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_LOCAL_MASTER = re.compile(r"^local(\[(\d+|\*)(,\d+)?\])?$")
-# Unicode-aware trim, as the pandas reader's utf8_trim_whitespace (Spark's trim() only strips
-# spaces).
-_TRIM = r"(?U)^\s+|\s+$"
-
-
-class SparkUnavailableError(RuntimeError):
-    """pyspark or Java is missing, or the Spark driver could not start."""
 
 
 @dataclass(frozen=True)
@@ -304,397 +294,6 @@ def _run(
         load_seconds=loaded - started,
         fit_seconds=fitted - loaded,
     )
-
-
-# --- session ---------------------------------------------------------------------------------
-
-
-def _require_pyspark() -> None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError as exc:
-        raise SparkUnavailableError(
-            "the spark engine needs pyspark: pip install -r requirements-spark.txt"
-        ) from exc
-    with warnings.catch_warnings():
-        # pyspark's py4j argument converters import these helpers on the first call into the
-        # JVM, and the import warns once that pandas >= 3 is not fully supported. Nothing here
-        # converts to or from pandas (results come back as Arrow), so import them quietly now.
-        warnings.filterwarnings(
-            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-        )
-        import pyspark.testing.utils  # noqa: F401
-
-
-def _require_java() -> None:
-    java_home = os.environ.get("JAVA_HOME")
-    if java_home and (Path(java_home) / "bin" / "java").is_file():
-        return
-    if shutil.which("java") is None:
-        raise SparkUnavailableError(
-            "the spark engine needs Java 17 or newer: install a JDK and put java on PATH "
-            f"or set JAVA_HOME (JAVA_HOME={java_home!r})"
-        )
-
-
-def _new_log_file() -> Path:
-    fd, name = tempfile.mkstemp(prefix="streamrec-spark-", suffix=".log")
-    os.close(fd)
-    return Path(name)
-
-
-def _is_local(master: str) -> bool:
-    return _LOCAL_MASTER.match(master) is not None
-
-
-def spark_settings(
-    master: str, driver_memory: str | None, extra: Mapping[str, str] | None
-) -> dict[str, str]:
-    """Spark settings for a short batch job: small shuffles in local mode, no UI, quiet console.
-
-    Examples
-    --------
-    >>> spark_settings("local[2]", "4g", None)["spark.sql.shuffle.partitions"]
-    '4'
-    """
-    memory = driver_memory or os.environ.get("SPARK_DRIVER_MEMORY") or "2g"
-    settings = {
-        "spark.master": master,
-        "spark.app.name": "streamrec-als",
-        "spark.driver.memory": memory,
-        # Collecting more than the driver holds fails anyway; fail with Spark's clear error.
-        "spark.driver.maxResultSize": memory,
-        "spark.ui.enabled": "false",
-        "spark.ui.showConsoleProgress": "false",
-        # Every column is selected, so pruning cannot hide a row with a wrong field count.
-        "spark.sql.csv.parser.columnPruning.enabled": "false",
-    }
-    if _is_local(master):
-        settings.update(
-            {
-                # The default of 200 shuffle partitions is for clusters; 2 per core is plenty.
-                "spark.sql.shuffle.partitions": str(2 * _local_cores(master)),
-                "spark.default.parallelism": str(_local_cores(master)),
-                "spark.driver.host": "127.0.0.1",
-                "spark.driver.bindAddress": "127.0.0.1",
-            }
-        )
-    settings.update(extra or {})
-    return settings
-
-
-def _local_cores(master: str) -> int:
-    match = _LOCAL_MASTER.match(master)
-    cores = match.group(2) if match else None
-    if cores is None:
-        return 1
-    if cores == "*":
-        return os.cpu_count() or 1
-    return max(int(cores), 1)
-
-
-@contextmanager
-def _session(
-    master: str,
-    driver_memory: str | None,
-    extra: Mapping[str, str] | None,
-    log_file: Path,
-) -> Iterator[SparkSession]:
-    """A SparkSession whose JVM writes to ``log_file``; stopped, and its JVM ended, on exit."""
-    from pyspark import SparkConf, SparkContext
-    from pyspark.java_gateway import launch_gateway
-    from pyspark.sql import SparkSession
-
-    if SparkContext._active_spark_context is not None:
-        raise SparkUnavailableError(
-            "a SparkContext is already running in this process; stop it before training"
-        )
-    conf = SparkConf(loadDefaults=False).setAll(
-        list(spark_settings(master, driver_memory, extra).items())
-    )
-    gateway = None
-    with log_file.open("ab") as log:
-        try:
-            # Our own gateway, so that Spark's console output goes to the log file, not to the
-            # terminal of the command that trains.
-            gateway = launch_gateway(conf, popen_kwargs={"stdout": log, "stderr": log})
-            context = SparkContext(conf=conf, gateway=gateway)
-        except Exception as exc:
-            _shutdown_gateway(gateway)
-            raise SparkUnavailableError(
-                f"cannot start Spark with master {master!r}: {_first_line(exc)} "
-                f"(Spark log: {log_file})"
-            ) from exc
-    context.setLogLevel("WARN")
-    spark = SparkSession(context)
-    logger.info("Spark %s started on %s; its log is %s", spark.version, master, log_file)
-    checkpoints = None
-    if _is_local(master) and "spark.checkpoint.dir" not in (extra or {}):
-        # ALS checkpoints every 10 iterations when a folder is set, keeping lineages short
-        # (on a cluster, pass spark.checkpoint.dir on a shared file system).
-        checkpoints = tempfile.mkdtemp(prefix="streamrec-spark-ckpt-")
-        context.setCheckpointDir(checkpoints)
-    try:
-        yield spark
-    finally:
-        spark.stop()
-        _shutdown_gateway(gateway)
-        if checkpoints:
-            shutil.rmtree(checkpoints, ignore_errors=True)
-
-
-def _shutdown_gateway(gateway: Any) -> None:
-    """End the JVM behind ``gateway``, so a later run starts a fresh one with its own settings.
-
-    pyspark keeps the gateway in class attributes of SparkContext and reuses it for every
-    later context; resetting them is what pyspark's own test suites do between sessions.
-    """
-    from pyspark import SparkContext
-
-    if gateway is None:
-        return
-    proc = getattr(gateway, "proc", None)  # None when spark-submit started the JVM
-    try:
-        gateway.shutdown()
-    finally:
-        if SparkContext._gateway is gateway:
-            SparkContext._gateway = None
-            SparkContext._jvm = None
-        if proc is not None:
-            proc.stdin.close()  # the JVM exits when its stdin closes
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def _is_spark_error(exc: BaseException) -> bool:
-    from py4j.protocol import Py4JError
-    from pyspark.errors import PySparkException
-
-    return isinstance(exc, Py4JError | PySparkException)
-
-
-def _first_line(exc: BaseException) -> str:
-    """The first line of an error; for a raw Java error, of the Java exception (the JVM must
-    still be running)."""
-    text = str(exc)
-    java = getattr(exc, "java_exception", None)
-    if java is not None:
-        try:
-            text = str(java.toString())
-        except Exception:  # the JVM is gone: keep py4j's own text
-            pass
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-# --- read and clean (distributed) -------------------------------------------------------------
-
-
-def _resolve(data_path: str | Path) -> tuple[str, Path | None]:
-    """The location Spark reads and, for a local path, the file checked on the driver."""
-    text = str(data_path)
-    if _SCHEME.match(text):
-        return text, None
-    path = Path(data_path)
-    if not path.exists():
-        raise DataError(f"data file not found: {path}")
-    if path.is_file() and path.stat().st_size == 0:
-        raise DataError(f"data file is empty: {path}")
-    return path.resolve().as_uri(), path
-
-
-def _has_header(spark: SparkSession, location: str, local_file: Path | None) -> bool:
-    """The first non-blank line is a header, by the same rule as the pandas reader."""
-    from pyspark.sql import functions as F
-
-    if local_file is not None and local_file.is_file():
-        with local_file.open("rb") as fh:
-            for raw in fh:
-                line = raw.decode("utf-8", errors="replace").strip().lstrip("\ufeff")
-                if line:
-                    return _is_header(line)
-        raise DataError(f"data file is empty: {local_file}")
-    first = spark.read.text(location).filter(F.trim("value") != "").first()
-    if first is None:
-        raise DataError(f"data file is empty: {location}")
-    return _is_header(first["value"].lstrip("\ufeff"))
-
-
-def _read_raw(spark: SparkSession, location: str, header: bool) -> DataFrame:
-    """Every row as strings; a row with the wrong number of fields has ``_corrupt_record``."""
-    from pyspark.sql.types import StringType, StructField, StructType
-
-    schema = StructType([StructField(name, StringType()) for name in (*COLUMNS, _CORRUPT)])
-    try:
-        return spark.read.csv(
-            location,
-            schema=schema,
-            header=header,
-            mode="PERMISSIVE",
-            columnNameOfCorruptRecord=_CORRUPT,
-            escape='"',
-        )
-    except Exception as exc:
-        if _is_spark_error(exc):
-            raise DataError(f"cannot read {location}: {_first_line(exc)}") from exc
-        raise
-
-
-def _trimmed(name: str) -> Column:
-    from pyspark.sql import functions as F
-
-    # Spark reads an empty field as null; the pandas reader keeps it as "".
-    return F.regexp_replace(F.coalesce(F.col(name), F.lit("")), _TRIM, "")
-
-
-def _flag_rows(raw: DataFrame) -> DataFrame:
-    """Trimmed columns plus ``reason``: the first drop reason that applies, or null."""
-    from pyspark.sql import functions as F
-
-    trimmed = raw.select(*(_trimmed(name).alias(name) for name in COLUMNS), _CORRUPT)
-    user, name = F.col("user_id"), F.col("streamer_name")
-    start, stop = F.col("time_start"), F.col("time_stop")
-    checks: list[tuple[str, Column]] = [
-        ("wrong_field_count", F.col(_CORRUPT).isNotNull()),
-        ("empty_field", (F.length(user) == 0) | (F.length(name) == 0)),
-        ("bad_user_id", ~user.rlike(_USER_ID_PATTERN)),
-        ("open_session", (F.length(stop) == 0) & start.rlike(_TIME_PATTERN)),
-        ("bad_time", ~(start.rlike(_TIME_PATTERN) & stop.rlike(_TIME_PATTERN))),
-        ("stop_before_start", start.cast("int") > stop.cast("int")),
-    ]
-    reason = F.lit(None).cast("string")
-    for label, failed in reversed(checks):
-        reason = F.when(failed, F.lit(label)).otherwise(reason)
-    return trimmed.withColumn("reason", reason).drop(_CORRUPT)
-
-
-def _count_reasons(flagged: DataFrame, report: LoadReport) -> None:
-    """Fill ``report`` with rows read and rows per drop reason (one pass over the data)."""
-    counts = {row["reason"]: row["count"] for row in flagged.groupBy("reason").count().collect()}
-    report.rows_read = sum(counts.values())
-    for reason in DROP_REASONS:
-        report.dropped[reason] = counts.get(reason, 0)
-    if report.rows_kept == 0:
-        raise DataError(f"no valid rows in {report.path}: {report.summary()}")
-
-
-def _aggregate(valid: DataFrame) -> DataFrame:
-    """Distinct sessions summed to ``(user_id, streamer_name, steps, sessions)``."""
-    from pyspark.sql import functions as F
-
-    typed = valid.select(
-        F.col("user_id").cast("long").alias("user_id"),
-        "stream_id",
-        "streamer_name",
-        F.col("time_start").cast("int").alias("time_start"),
-        F.col("time_stop").cast("int").alias("time_stop"),
-    ).dropDuplicates()
-    steps = F.greatest(F.col("time_stop") - F.col("time_start"), F.lit(1)).cast("long")
-    return typed.groupBy("user_id", "streamer_name").agg(
-        F.sum(steps).alias("steps"), F.count(F.lit(1)).alias("sessions")
-    )
-
-
-# --- index (distributed) ----------------------------------------------------------------------
-
-
-def _dense_index(spark: SparkSession, pairs: DataFrame, column: str, index: str) -> DataFrame:
-    """``(column, index)``: the 0-based rank of each distinct value, as zipWithIndex would give.
-
-    The distinct values are range-partitioned and sorted by Spark; each row's position in its
-    partition comes from ``monotonically_increasing_id`` and the partition offsets (one number
-    per partition) from a small aggregate, so no step needs all values in one place. Strings
-    sort by UTF-8 bytes, i.e. by code point, as Python sorts them. The result is cached;
-    unpersist it when done.
-    """
-    from pyspark.sql import functions as F
-
-    row_mask = (1 << _ROW_BITS) - 1
-    tagged = (
-        pairs.select(column)
-        .distinct()
-        .orderBy(column)
-        .withColumn("_id", F.monotonically_increasing_id())
-        .select(
-            column,
-            F.shiftright("_id", _ROW_BITS).alias("_part"),
-            F.col("_id").bitwiseAND(F.lit(row_mask)).alias("_pos"),
-        )
-        .persist()
-    )
-    sizes = sorted(
-        (row["_part"], row["n"])
-        for row in tagged.groupBy("_part").agg(F.count(F.lit(1)).alias("n")).collect()
-    )
-    total = sum(n for _, n in sizes)
-    if total > MAX_SPARK_ID:
-        tagged.unpersist()
-        raise DataError(f"{total:,} distinct {column} values; Spark ALS allows {MAX_SPARK_ID:,}")
-    offsets = np.concatenate([[0], np.cumsum([n for _, n in sizes])[:-1]]).tolist()
-    offset_frame = spark.createDataFrame(
-        [(part, int(off)) for (part, _), off in zip(sizes, offsets, strict=True)],
-        "_part long, _offset long",
-    )
-    indexed = (
-        tagged.join(F.broadcast(offset_frame), "_part")
-        .select(column, (F.col("_offset") + F.col("_pos")).cast("int").alias(index))
-        .persist()
-    )
-    indexed.count()  # materialise before the positions' cache goes
-    tagged.unpersist()
-    return indexed
-
-
-def _ratings(pairs: DataFrame, users: DataFrame, items: DataFrame, params: ALSParams) -> DataFrame:
-    """``(u, i, steps, sessions, rating)`` with ``rating = f(steps)``, the confidence transform."""
-    from pyspark.sql import functions as F
-
-    steps = F.col("steps").cast("double")
-    rating = steps if params.confidence == "linear" else F.log1p(steps / F.lit(params.eps))
-    return (
-        pairs.join(users, "user_id")
-        .join(items, "streamer_name")
-        .select("u", "i", "steps", "sessions", rating.alias("rating"))
-    )
-
-
-# --- to the driver ----------------------------------------------------------------------------
-
-
-def _collect_interactions(
-    users: DataFrame, items: DataFrame, ratings: DataFrame
-) -> tuple[Interactions, int]:
-    """The CSR matrix of watch steps with both id maps, and the number of distinct sessions."""
-    user_ids = _collect_ordered(users, "u", "user_id", np.int64)
-    names = _collect_ordered(items, "i", "streamer_name", object)
-    table = ratings.select("u", "i", "steps", "sessions").toArrow()
-    rows = table["u"].to_numpy().astype(np.int32)
-    cols = table["i"].to_numpy().astype(np.int32)
-    user_items = sp.csr_matrix(
-        (table["steps"].to_numpy().astype(np.float32), (rows, cols)),
-        shape=(len(user_ids), len(names)),
-        dtype=np.float32,
-    )
-    user_items.sum_duplicates()
-    sessions = int(pc.sum(table["sessions"]).as_py() or 0)
-    return Interactions(user_items=user_items, user_ids=user_ids, streamer_names=names), sessions
-
-
-def _collect_ordered(indexed: DataFrame, index: str, column: str, dtype: type) -> np.ndarray:
-    """The values of ``column`` as an array ordered by the dense ``index``."""
-    table = indexed.select(index, column).toArrow()
-    positions = table[index].to_numpy()
-    if not np.array_equal(np.sort(positions), np.arange(len(positions))):
-        raise TrainingError(f"Spark gave {column} indices that are not 0..{len(positions) - 1}")
-    values = np.empty(len(positions), dtype=dtype)
-    if dtype is object:
-        values[positions] = np.array(table[column].to_pylist(), dtype=object)
-    else:
-        values[positions] = table[column].to_numpy()
-    return values
 
 
 def _fit(
