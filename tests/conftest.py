@@ -17,12 +17,16 @@ import uvicorn
 from fastapi import FastAPI
 
 from streamrec import data
+from streamrec.data import events
 from streamrec.model import artifact
 from streamrec.model.als import ALSParams, fit_als
+from streamrec.ranking.blend import blend_scores
 from streamrec.serving.api import create_app
-from streamrec.serving.recommender import Recommender
+from streamrec.serving.overlay import Overlay
+from streamrec.serving.recommender import Recommendation, Recommender
 from streamrec.serving.server import uvicorn_config
 from streamrec.settings import Settings
+from tests.hand_made import HAND_MADE
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -148,6 +152,70 @@ class FailingGate(threading.Event):
         raise MemoryError("no room for the lists")
 
 
+@pytest.fixture(scope="module")
+def recommender(checkerboard_artifact) -> Recommender:
+    """The checkerboard model served with the default settings (its lists precomputed)."""
+    return Recommender(checkerboard_artifact)
+
+
+@pytest.fixture(scope="module")
+def exact(checkerboard_artifact) -> Recommender:
+    """Scores the whole catalogue for every request: the reference for the fast paths."""
+    return Recommender(checkerboard_artifact, top_n=0)
+
+
+def assert_same_ranking(
+    rec: Recommender,
+    user: int,
+    got: Recommendation,
+    want: Recommendation,
+    weight: float | None = None,
+) -> None:
+    """Equal lists, except that items whose scores differ by float rounding may swap.
+
+    Scores are blended with ``weight`` (default: the recommender's ``repeat_weight``).
+
+    Precomputed lists come from matrix-matrix products, requests from matrix-vector ones;
+    the checkerboard's many near-equal scores (an even user's odd streamers) expose that.
+    """
+    assert (got.source, got.unknown_streamers, len(got.items)) == (
+        want.source,
+        want.unknown_streamers,
+        len(want.items),
+    )
+    row = rec.user_index(user)
+    if row is None or got.items == want.items:
+        assert got.items == want.items
+        return
+    blended = blended_scores(rec, row, rec.repeat_weight if weight is None else weight)
+    index = {name: i for i, name in enumerate(rec.artifact.streamer_names)}
+
+    def scores(items: list[str]) -> np.ndarray:
+        return blended[[index[n] for n in items]]
+
+    np.testing.assert_allclose(scores(got.items), scores(want.items), atol=1e-5)
+
+
+def blended_scores(rec: Recommender, row: int, weight: float) -> np.ndarray:
+    """Every streamer's score for the user at ``row``, by the blend's formula."""
+    als = rec.artifact.item_factors @ rec.artifact.user_factors[row]
+    return blend_scores(als, rec.artifact.user_items[row], weight)
+
+
+def batch(*lines: str) -> events.EventBatch:
+    """An event batch of CSV lines, as ``POST /events`` reads one."""
+    return events.from_csv("".join(f"{line}\n" for line in lines).encode())
+
+
+@pytest.fixture
+def fresh(checkerboard_artifact: artifact.Artifact) -> tuple[Recommender, Overlay]:
+    """A checkerboard recommender with an empty watch-event overlay attached."""
+    rec = Recommender(checkerboard_artifact)
+    overlay = Overlay(popular_refresh_seconds=0)
+    rec.attach(overlay)
+    return rec, overlay
+
+
 @pytest.fixture(scope="session")
 def tiny_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The generator's smallest preset (300 viewers, 60 streamers) as a sessions CSV."""
@@ -167,3 +235,18 @@ def ranker_model_path(tmp_path_factory: pytest.TempPathFactory, tiny_csv: Path) 
     path = tmp_path_factory.mktemp("ranked") / "model.npz"
     train(tiny_csv, path, TrainingPlan(params=ALSParams(factors=8, iterations=6), budget_fits=3))
     return path
+
+
+@pytest.fixture(scope="module")
+def hand_made() -> pd.DataFrame:
+    """The hand-made sessions with known answers (:data:`tests.hand_made.HAND_MADE`)."""
+    return sessions_frame(HAND_MADE)
+
+
+@pytest.fixture(scope="module")
+def tiny_sessions(tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    from streamrec.data.synth import PRESETS, write_sessions
+
+    path = tmp_path_factory.mktemp("tiny") / "tiny.csv"
+    write_sessions(PRESETS["tiny"], path)
+    return data.read_sessions(path)[0]

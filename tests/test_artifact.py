@@ -72,16 +72,6 @@ def test_load_truncated_file_raises(tmp_path: Path, checkerboard_model_path: Pat
         artifact.load(path)
 
 
-def test_load_names_missing_field_and_version(tmp_path: Path) -> None:
-    path = tmp_path / "model.npz"
-    np.savez(path, format_version=np.array(1, dtype=np.int32))
-    with pytest.raises(ArtifactError, match="missing field 'metadata_json'"):
-        artifact.load(path)
-    np.savez(path, format_version=np.array(99, dtype=np.int32))
-    with pytest.raises(ArtifactError, match="format version 99"):
-        artifact.load(path)
-
-
 def test_save_inconsistent_artifact_keeps_previous_file(
     tmp_path: Path, checkerboard_artifact
 ) -> None:

@@ -1,4 +1,4 @@
-"""The event log: group commit, rotation, crash repair (a real SIGKILL), retention, the bound."""
+"""The event log: group commit, rotation, crash repair (a real SIGKILL), the bound."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import pytest
 from streamrec.data import event_log
 from streamrec.data.event_log import EventLog, EventLogFull
 from tests.conftest import ROOT
+from tests.event_rows import names, row
 
 LINE = re.compile(rb"\d+,\d+,s\d+,\d+,\d*\n")
 
@@ -36,11 +37,6 @@ while True:
 """
 
 
-def row(i: int, stop: int | None = None) -> bytes:
-    end = b"" if stop is None else b"%d" % stop
-    return b"%d,%d,s%d,%d,%s\n" % (i, i, i % 7, i, end)
-
-
 def sealed_lines(folder: Path) -> dict[bytes, int]:
     """Every line of the sealed segments -> the seq of its segment; checks each is whole."""
     found = {}
@@ -57,10 +53,6 @@ def ack(line: bytes) -> tuple[int, int]:
     """The appender's "<seq> <last line number>"."""
     seq, last = line.split()
     return int(seq), int(last)
-
-
-def names(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir())
 
 
 def test_names_and_consumed_segments(tmp_path: Path) -> None:
@@ -283,31 +275,6 @@ def test_max_bytes_refuses_and_writes_nothing(tmp_path: Path) -> None:
         log.set_consumed(consumed)
         assert log.stats()["unconsumed_bytes"] == 0
         assert log.append(row(4)) == 2
-
-
-def test_remove_consumed_keeps_unconsumed_active_newest_and_recent(tmp_path: Path) -> None:
-    now = [time.time()]
-    log = EventLog(tmp_path, segment_bytes=1, clock=lambda: now[0])
-    log.open()
-    for i in range(1, 5):
-        assert log.append(row(i)) == i  # each is sealed at once
-    sealed = {s.path.name: s.size for s in log.segments() if s.sealed}
-    assert len(sealed) == 4
-    consumed = dict(sealed)
-    del consumed["events-0000000002.csv"]
-    consumed["events-0000000003.csv"] += 1  # another size: not what the model read
-    log.set_consumed(consumed)
-    assert log.remove_consumed(3600) == []  # all recent
-    now[0] += 7200
-    assert log.remove_consumed(3600) == ["events-0000000001.csv"]  # 4 is the newest
-    log.close()
-    assert names(tmp_path) == [
-        "events-0000000002.csv",
-        "events-0000000003.csv",
-        "events-0000000004.csv",
-    ]
-    with EventLog(tmp_path) as again:  # the seq goes on after the newest kept
-        assert again.append(row(9)) == 5  # 5 was never sealed (empty, removed at close)
 
 
 def test_a_failed_rotation_refuses_appends_until_reopened(tmp_path: Path) -> None:

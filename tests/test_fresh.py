@@ -1,30 +1,16 @@
-"""Lists read the viewer's events since training: watched, factors, ranker, popular now."""
+"""Lists read the viewer's events since training: watched, factors, ranker."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from streamrec.data import events
 from streamrec.model import artifact
 from streamrec.ranking.foldin import FoldIn, params_from_metadata
 from streamrec.serving.overlay import Overlay
 from streamrec.serving.recommender import Recommender
-from tests.conftest import held_out
-
-
-def batch(*lines: str) -> events.EventBatch:
-    return events.from_csv("".join(f"{line}\n" for line in lines).encode())
-
-
-@pytest.fixture
-def fresh(checkerboard_artifact: artifact.Artifact) -> tuple[Recommender, Overlay]:
-    rec = Recommender(checkerboard_artifact)
-    overlay = Overlay(popular_refresh_seconds=0)
-    rec.attach(overlay)
-    return rec, overlay
+from tests.conftest import batch, held_out
 
 
 def test_an_event_shows_in_exclude_watched_from_the_next_request(fresh) -> None:
@@ -82,16 +68,6 @@ def test_an_unknown_viewer_with_events_gets_folded_in_lists(fresh) -> None:
     assert all(int(name[1:]) % 2 == 0 for name in result.items)  # the even community
     overlay.add(batch("6,1,ghost,10,14"), 1)  # only unknown streamers: still popular
     assert rec.recommend(6, k=3).source == "popular"
-
-
-def test_popular_now_orders_the_popular_lists(fresh) -> None:
-    rec, overlay = fresh
-    before = rec.recommend(5, k=20).items
-    overlay.add(batch("7,1,s19,100,", "8,1,s19,100,", "9,1,s18,100,101"), 1)
-    after = rec.recommend(5, k=20).items
-    assert after[:2] == ["s19", "s18"] and sorted(after) == sorted(before)
-    live = rec.filters(available=["s00", "s18", "s19"])
-    assert rec.recommend(5, k=3, filters=live).items[:2] == ["s19", "s18"]
 
 
 def test_the_ranker_reads_fresh_watch_time(ranker_model_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The overlay counts sessions as training does, closes open ones, forgets consumed ones."""
+"""The overlay's store of viewers: repeats, what a reload consumed, the memory bound, the lock."""
 
 from __future__ import annotations
 
@@ -7,23 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from streamrec.data import events
 from streamrec.serving.overlay import Overlay
-
-
-def batch(*lines: str) -> events.EventBatch:
-    return events.from_csv("".join(f"{line}\n" for line in lines).encode())
-
-
-def test_closed_sessions_sum_per_streamer_and_count_one_step_at_least() -> None:
-    overlay = Overlay()
-    result = overlay.add(batch("7,1,zeon,100,104", "7,2,zeon,110,110", "7,3,alp,90,95"), 1)
-    assert (result.added, result.duplicates, result.closed) == (3, 0, 0)
-    viewer = overlay.viewer(7)
-    assert viewer is not None and viewer.names == ("alp", "zeon")
-    assert viewer.steps.tolist() == [5, 5] and viewer.sessions.tolist() == [1, 2]
-    assert viewer.last_step.tolist() == [95, 110] and overlay.now == 110
-    assert overlay.viewer(8) is None
+from tests.conftest import batch
 
 
 def test_exact_repeats_count_once() -> None:
@@ -32,34 +17,6 @@ def test_exact_repeats_count_once() -> None:
     assert overlay.held(batch("7,1,zeon,100,104", "7,1,zeon,100,105")).tolist() == [True, False]
     assert overlay.add(batch("7,1,zeon,100,104"), 2).duplicates == 1
     assert overlay.events == 1
-
-
-def test_an_open_session_counts_until_now_and_its_close_replaces_it() -> None:
-    overlay = Overlay(open_max_steps=20)
-    overlay.add(batch("7,1,zeon,100,"), 1)
-    assert overlay.viewer(7).steps.tolist() == [1]  # at least one step
-    overlay.add(batch("8,9,other,112,113"), 1)  # time moves on
-    viewer = overlay.viewer(7)
-    assert viewer.steps.tolist() == [13] and viewer.last_step.tolist() == [113]
-    overlay.add(batch("8,9,other,150,151"), 1)  # longer than open_max_steps: capped
-    assert overlay.viewer(7).steps.tolist() == [20]
-    result = overlay.add(batch("7,1,zeon,100,105"), 2)
-    assert (result.added, result.closed) == (1, 1) and overlay.open_sessions == 0
-    assert overlay.viewer(7).steps.tolist() == [5] and overlay.viewer(7).sessions.tolist() == [1]
-    assert overlay.add(batch("7,1,zeon,100,"), 3).duplicates == 1  # a late open row
-
-
-def test_versions_change_with_the_viewers_sessions_only() -> None:
-    overlay = Overlay()
-    overlay.add(batch("7,1,zeon,100,104"), 1)
-    first = overlay.viewer(7).version
-    overlay.add(batch("8,1,zeon,120,124"), 1)
-    assert overlay.viewer(7).version == first  # closed only: now does not matter
-    overlay.add(batch("7,2,alp,120,"), 1)
-    opened = overlay.viewer(7).version
-    assert opened != first
-    overlay.add(batch("8,3,alp,130,131"), 1)
-    assert overlay.viewer(7).version != opened  # open: now matters
 
 
 def test_a_reload_forgets_the_closed_sessions_of_consumed_segments_only() -> None:
@@ -72,20 +29,6 @@ def test_a_reload_forgets_the_closed_sessions_of_consumed_segments_only() -> Non
     assert overlay.drop_consumed([2]) == 2
     assert overlay.viewer(8) is None and overlay.viewer(7).names == ("alp",)
     assert overlay.events == 1 and overlay.viewers == 1
-
-
-def test_popular_now_counts_recent_and_watching_viewers() -> None:
-    overlay = Overlay(popular_steps=6, popular_refresh_seconds=0)
-    assert overlay.popular_now() is None
-    overlay.add(
-        batch("1,1,zeon,100,", "2,2,zeon,101,102", "3,3,alp,101,102", "1,4,zeon,101,102"), 1
-    )
-    now = overlay.popular_now()
-    assert now.names == ("zeon", "alp") and now.viewers.tolist() == [2, 1]
-    overlay.add(batch("4,5,x,120,121"), 1)  # the window moved: only the open session stays
-    assert overlay.popular_now().names == ("x", "zeon")
-    overlay.add(batch("1,1,zeon,100,110"), 1)  # closed
-    assert overlay.popular_now().names == ("x",)
 
 
 def test_the_memory_bound_evicts_the_viewers_seen_least_recently() -> None:

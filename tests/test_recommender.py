@@ -1,20 +1,13 @@
-from __future__ import annotations
+"""The recommender's requests: known and unknown users, the blend, filters, batch, the ranker."""
 
-import threading
+from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from streamrec.ranking.blend import blend_scores
 from streamrec.ranking.topn import top_k
 from streamrec.serving.recommender import Recommendation, Recommender
-from streamrec.serving.similar import UnknownStreamerError
-from tests.conftest import FailingGate, held_out, wait_for_state
-
-
-@pytest.fixture(scope="module")
-def recommender(checkerboard_artifact) -> Recommender:
-    return Recommender(checkerboard_artifact)
+from tests.conftest import assert_same_ranking, blended_scores, held_out
 
 
 def test_recommend_ranks_the_held_out_streamer_first(recommender: Recommender) -> None:
@@ -57,173 +50,6 @@ def test_recommend_k_beyond_catalogue_returns_all_unwatched_once(recommender: Re
 def test_recommend_k_out_of_range_raises(recommender: Recommender, k: int) -> None:
     with pytest.raises(ValueError, match=f"k must be between 1 and 1000, got {k}"):
         recommender.recommend(1000, k=k)
-
-
-def test_user_index_known_and_unknown(recommender: Recommender) -> None:
-    assert recommender.user_index(1000) == 0
-    assert recommender.user_index(1039) == 39
-    assert recommender.user_index(999) is None and recommender.user_index(10**18) is None
-
-
-# -- precomputed lists -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def exact(checkerboard_artifact) -> Recommender:
-    """Scores the whole catalogue for every request: the reference for the fast paths."""
-    return Recommender(checkerboard_artifact, top_n=0)
-
-
-def assert_same_ranking(
-    rec: Recommender,
-    user: int,
-    got: Recommendation,
-    want: Recommendation,
-    weight: float | None = None,
-) -> None:
-    """Equal lists, except that items whose scores differ by float rounding may swap.
-
-    Scores are blended with ``weight`` (default: the recommender's ``repeat_weight``).
-
-    Precomputed lists come from matrix-matrix products, requests from matrix-vector ones;
-    the checkerboard's many near-equal scores (an even user's odd streamers) expose that.
-    """
-    assert (got.source, got.unknown_streamers, len(got.items)) == (
-        want.source,
-        want.unknown_streamers,
-        len(want.items),
-    )
-    row = rec.user_index(user)
-    if row is None or got.items == want.items:
-        assert got.items == want.items
-        return
-    blended = blended_scores(rec, row, rec.repeat_weight if weight is None else weight)
-    index = {name: i for i, name in enumerate(rec.artifact.streamer_names)}
-
-    def scores(items: list[str]) -> np.ndarray:
-        return blended[[index[n] for n in items]]
-
-    np.testing.assert_allclose(scores(got.items), scores(want.items), atol=1e-5)
-
-
-def blended_scores(rec: Recommender, row: int, weight: float) -> np.ndarray:
-    """Every streamer's score for the user at ``row``, by the blend's formula."""
-    als = rec.artifact.item_factors @ rec.artifact.user_factors[row]
-    return blend_scores(als, rec.artifact.user_items[row], weight)
-
-
-@pytest.mark.parametrize("top_n", [3, 12, 128])
-@pytest.mark.parametrize(("exclude_watched", "weight"), [(True, 10.0), (False, 0.0), (False, 0.5)])
-def test_precomputed_lists_match_full_scoring(
-    checkerboard_artifact, top_n: int, exclude_watched: bool, weight: float
-) -> None:
-    fast = Recommender(checkerboard_artifact, top_n=top_n, repeat_weight=weight)
-    exact = Recommender(checkerboard_artifact, top_n=0, repeat_weight=weight)
-    assert fast.precomputed_users == 40
-    for exclude in ([], ["s00", "s04", "s11"]):
-        filters = fast.filters(exclude=exclude)
-        for user in range(1000, 1040):
-            for k in (1, 3, 10, 20):
-                got = fast.recommend(user, k, exclude_watched, filters)
-                want = exact.recommend(user, k, exclude_watched, filters)
-                assert_same_ranking(fast, user, got, want)
-
-
-def test_recommend_cached_declines_what_needs_a_catalogue_scan(checkerboard_artifact) -> None:
-    rec = Recommender(checkerboard_artifact, top_n=3)
-    assert rec.recommend_cached(1000, k=3) is not None
-    assert rec.recommend_cached(1000, k=4) is None  # longer than the list, and it is partial
-    assert rec.recommend_cached(7, k=4) is not None  # unknown users need no scan
-    assert rec.recommend_cached(1000, k=4, filters=rec.filters(available=["s02"])) is not None
-
-
-def test_max_users_precomputes_the_most_active_users(checkerboard_artifact, exact) -> None:
-    rec = Recommender(checkerboard_artifact, top_n=5, max_users=10)
-    assert rec.precomputed_users == 10
-    activity = np.diff(checkerboard_artifact.user_items.indptr)
-    slot = rec._lists.slot_of_row
-    assert activity[slot >= 0].min() >= activity[slot < 0].max()
-    for user in range(1000, 1040):
-        assert_same_ranking(rec, user, rec.recommend(user, 4), exact.recommend(user, 4))
-
-
-def test_lists_computed_later_match_the_full_scoring_served_meanwhile(
-    checkerboard_artifact,
-) -> None:
-    rec = Recommender(checkerboard_artifact, top_n=12, precompute_now=False)
-    assert (rec.precompute_state, rec.precomputed_users, rec.precompute_seconds) == (
-        "pending",
-        0,
-        0.0,
-    )
-    assert rec.recommend_cached(1000, k=3) is None  # no lists yet: the caller scans
-    requests = [
-        (user, k, watched)
-        for user in range(1000, 1040)
-        for k in (1, 5)
-        for watched in (True, False)
-    ]
-    before = [rec.recommend(user, k, exclude_watched) for user, k, exclude_watched in requests]
-    assert rec.precompute() is True
-    assert (rec.precompute_state, rec.precomputed_users) == ("ready", 40)
-    assert rec.precompute_seconds > 0
-    for (user, k, exclude_watched), want in zip(requests, before, strict=True):
-        got = rec.recommend_cached(user, k, exclude_watched)
-        assert got is not None
-        assert_same_ranking(rec, user, got, want)
-    assert rec.precompute() is True  # already done: nothing to do
-
-
-def test_precompute_stops_when_asked_and_runs_only_once(checkerboard_artifact) -> None:
-    gate, stop = threading.Event(), threading.Event()
-    rec = Recommender(checkerboard_artifact, precompute_now=False, precompute_gate=gate)
-    worker = threading.Thread(target=rec.precompute, args=(stop,))
-    worker.start()
-    wait_for_state(rec, "running")
-    stop.set()
-    worker.join(timeout=5)
-    assert not worker.is_alive()
-    assert (rec.precompute_state, rec.precomputed_users) == ("stopped", 0)
-    assert rec.recommend(1000, k=1).items == ["s00"]  # still answers, by full scoring
-    with pytest.raises(RuntimeError, match="precomputation is stopped; it runs only once"):
-        rec.precompute()
-
-
-def test_precompute_stopped_between_blocks_publishes_nothing(checkerboard_artifact) -> None:
-    stop = threading.Event()
-    stop.set()
-    rec = Recommender(checkerboard_artifact, precompute_now=False)
-    assert rec.precompute(stop) is False
-    assert (rec.precompute_state, rec.precomputed_users) == ("stopped", 0)
-
-
-def test_failed_precompute_leaves_full_scoring(checkerboard_artifact) -> None:
-    rec = Recommender(checkerboard_artifact, precompute_now=False, precompute_gate=FailingGate())
-    with pytest.raises(MemoryError, match="no room for the lists"):
-        rec.precompute()
-    assert (rec.precompute_state, rec.precomputed_users) == ("failed", 0)
-    assert rec.recommend(1000, k=1).items == ["s00"]
-
-
-@pytest.mark.parametrize(("top_n", "max_users"), [(0, None), (128, 0)])
-def test_precompute_off(checkerboard_artifact, top_n: int, max_users: int | None) -> None:
-    rec = Recommender(checkerboard_artifact, top_n=top_n, max_users=max_users)
-    assert (rec.precompute_state, rec.precomputed_users) == ("off", 0)
-    assert rec.precompute() is False
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({"threads": 0}, "threads must be >= 1, got 0"),
-        ({"precompute_gate": threading.Event()}, "precompute_gate needs precompute_now=False"),
-    ],
-)
-def test_invalid_precompute_options_raise_naming_them(
-    checkerboard_artifact, kwargs: dict, message: str
-) -> None:
-    with pytest.raises(ValueError, match=message):
-        Recommender(checkerboard_artifact, **kwargs)
 
 
 # -- blending in the user's own streamers ---------------------------------------------------
@@ -322,27 +148,12 @@ def test_exclude_removes_names_everywhere(recommender: Recommender) -> None:
     assert best not in popular.items and popular.source == "popular"
 
 
-def test_popular_list_respects_available_and_exclude(recommender: Recommender) -> None:
-    names = recommender.artifact.streamer_names
-    order = names[recommender.artifact.popular].tolist()
-    live = order[5:12]
-    result = recommender.recommend(7, k=3, filters=recommender.filters(live, [order[6]]))
-    assert result.items == [order[5], order[7], order[8]] and result.source == "popular"
-
-
 def test_empty_available_gives_an_empty_list(recommender: Recommender) -> None:
     for user in (1000, 7):
         assert recommender.recommend(user, k=5, filters=recommender.filters([])).items == []
 
 
-def test_filters_are_cached_and_read_only(recommender: Recommender) -> None:
-    first = recommender.filters(["s01", "s03"])
-    again = recommender.filters(["s01", "s03"])
-    assert first.available is again.available
-    assert not first.available.flags.writeable
-
-
-# -- batch, new viewers, similar streamers ---------------------------------------------------
+# -- batch and new viewers --------------------------------------------------------------------
 
 
 def test_batch_equals_one_by_one(recommender: Recommender, exact: Recommender) -> None:
@@ -382,19 +193,6 @@ def test_history_without_known_streamers_gets_popular(recommender: Recommender) 
 def test_history_rejects_non_positive_watch_time(recommender: Recommender) -> None:
     with pytest.raises(ValueError, match="watch_time must be a positive finite number"):
         recommender.recommend_for_history([("s00", 0.0)], k=3)
-
-
-def test_similar_streamers_share_the_audience_and_exclude_themselves(
-    recommender: Recommender,
-) -> None:
-    similar = recommender.similar("s04", k=5)
-    assert "s04" not in similar and len(similar) == 5
-    assert all(int(name[1:]) % 2 == 0 for name in similar)
-
-
-def test_similar_unknown_streamer_raises(recommender: Recommender) -> None:
-    with pytest.raises(UnknownStreamerError, match="streamer 'nobody' is not in the model"):
-        recommender.similar("nobody", k=3)
 
 
 # -- the live ranker (an artifact trained as als_fit.py trains it) ------------------------------

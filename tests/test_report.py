@@ -10,7 +10,7 @@ from streamrec.evaluation.baselines import Popularity, Repeat
 from streamrec.evaluation.evaluate import Evaluation, evaluate
 from streamrec.evaluation.report import markdown, plot_live_bars, write_report
 from tests.conftest import sessions_frame
-from tests.test_evaluate import HAND_MADE
+from tests.hand_made import HAND_MADE
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

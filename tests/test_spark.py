@@ -29,7 +29,6 @@ from streamrec.evaluation.metrics import mean_hit_rate_at_k, mean_ndcg_at_k
 from streamrec.model import artifact
 from streamrec.model.popularity import PopularityRanker
 from streamrec.model.spark import DEFAULT_REG_PARAM, spark_reg_param
-from streamrec.model.spark_session import spark_settings
 from streamrec.serving.api import create_app
 from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings
@@ -250,11 +249,3 @@ def test_spark_reg_param_defaults_to_the_measured_value_and_can_be_mapped(
     monkeypatch.setenv("SPARK_REG_PARAM", "")
     assert Settings(_env_file=None).spark_reg_param is None  # empty = mapped
     assert spark_reg_param(70.0, n_users=1000, nnz=14000) == pytest.approx(5.0)
-
-
-def test_local_settings_are_sized_for_small_machines() -> None:
-    settings = spark_settings("local[2]", None, {"spark.executor.memory": "1g"})
-    assert settings["spark.sql.shuffle.partitions"] == "4"
-    assert settings["spark.ui.enabled"] == "false"
-    assert settings["spark.executor.memory"] == "1g"
-    assert "spark.sql.shuffle.partitions" not in spark_settings("yarn", "4g", None)
