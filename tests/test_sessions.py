@@ -322,9 +322,15 @@ def test_read_sessions_plain_rows_get_the_same_checks_as_the_others(tmp_path: Pa
         "5,-7,a,1,2",  # any stream id is fine
         " 5 ,-7, a ,1,2",  # the same row with spaces: a duplicate
         "123456789012345678,1,ä,999999999,999999999",  # the largest values; any UTF-8 name
+        "5,1,a,7,",  # open_session
+        "5,1,a,1234567890,",  # 10 digits: bad_time
+        "5,1,a,x,",  # bad_time
+        "x,1,a,7,",  # bad_user_id
+        "5,1,,7,",  # empty_field
     ]
     sessions, report = read_sessions(write_csv(tmp_path / "s.csv", lines))
-    assert report.dropped["bad_user_id"] == 2 and report.dropped["bad_time"] == 2
+    assert report.dropped["bad_user_id"] == 3 and report.dropped["bad_time"] == 4
+    assert report.dropped["open_session"] == 1 and report.dropped["empty_field"] == 1
     assert report.dropped["duplicate"] == 1
     assert sessions["user_id"].tolist() == [5, 123456789012345678]
     assert sessions["streamer_name"].astype(str).tolist() == ["a", "ä"]

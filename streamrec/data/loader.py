@@ -3,9 +3,10 @@
 A CSV file is read as raw lines, not through a CSV parser: one line is one row, so a bad byte,
 an over-long row or an unbalanced quote costs only the row it is in, and every row gets exactly
 one verdict. Every line is split at its commas, and almost every line of a real file is plain
-(no space, quote, sign or U+FFFD; five fields whose numbers, stream id too, cast) and takes its
-fields from that split alone; only the others go through the careful path (quotes, spaces, a
-pattern check of each field), on a column null for the plain rows: its cost follows the bad rows.
+(no space, quote, sign or U+FFFD; five fields whose numbers, stream id too, cast, ``time_stop``
+perhaps empty: an open session) and takes its fields from that split alone; only the others go
+through the careful path (quotes, spaces, a pattern check of each field), on a column null for
+the plain rows: its cost follows the bad rows.
 
 Parquet files (the same five columns) skip the line step and get the same field checks.
 
@@ -191,7 +192,8 @@ def csv_rows(path: Path | bytes, header: bool, index: int, keep_line: bool = Fal
         & fast["user_id"].is_between(0, _MAX_USER_ID)
         & fast["stream_key"].is_not_null()
         & fast["time_start"].is_between(0, _MAX_TIME)
-        & fast["time_stop"].is_between(0, _MAX_TIME)
+        # An empty time_stop too: an open session (about half of an event log's rows).
+        & (fast["time_stop"].is_between(0, _MAX_TIME) | (fields[4] == ""))
     )
     lines = lines.with_columns(clean=plain.fill_null(False))  # null: a field's cast failed
     clean, too_long = pl.col("clean"), pl.col("too_long")
@@ -211,7 +213,9 @@ def csv_rows(path: Path | bytes, header: bool, index: int, keep_line: bool = Fal
     ]
     matched = careful_fields[0].is_not_null()
     reason = (
-        pl.when(clean)
+        pl.when(clean & fast["time_stop"].is_null())
+        .then(CODE["open_session"])
+        .when(clean)
         .then(0)
         .when(too_long)
         .then(CODE["row_too_long"])
