@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import tempfile
 import zipfile
@@ -43,7 +44,28 @@ def npy_header(dtype: str, shape: tuple[int, ...]) -> bytes:
     return buffer.getvalue()
 
 
+SEGMENT = "events-0000000003.csv"
+
+
+def with_open_sessions(model: artifact.Artifact) -> artifact.Artifact:
+    """``model`` as if trained on the event segment ``SEGMENT`` too, with the two sessions still
+    open in it (one on a streamer the model does not know, one with a stream id hashed)."""
+    data = {**model.metadata.get("data", {}), "event_segments": {SEGMENT: 120}}
+    sessions = artifact.OpenSessions(
+        user_ids=np.array([1000, 1001], dtype=np.int64),
+        stream_keys=np.array([7, -42], dtype=np.int64),
+        streamer_names=np.array(["s01", 'névé, "new"'], dtype=object),
+        time_starts=np.array([10, 11], dtype=np.int32),
+        segments=np.array([3, 3], dtype=np.int64),
+    )
+    return dataclasses.replace(
+        model, metadata={**model.metadata, "data": data}, open_sessions=sessions
+    )
+
+
 def broken_members(kind: str, model: artifact.Artifact) -> dict[str, bytes | np.ndarray]:
+    if kind.startswith("open sessions"):
+        model = with_open_sessions(model)
     members: dict[str, bytes | np.ndarray] = dict(members_of(model))
     if kind == "format_version array":
         members["format_version"] = np.array([1], dtype=np.int32)
@@ -70,6 +92,19 @@ def broken_members(kind: str, model: artifact.Artifact) -> dict[str, bytes | np.
         members["streamer_name_offsets"] = offsets
     elif kind == "unknown member":
         members["notes.txt"] = b"hello"
+    elif kind == "open sessions of unequal lengths":
+        members["open_time_starts"] = members["open_time_starts"][:1]
+    elif kind == "open sessions' name offsets past the end":
+        offsets = members["open_streamer_name_offsets"].copy()
+        offsets[-1] += 1000
+        members["open_streamer_name_offsets"] = offsets
+    elif kind == "open sessions without their segments":
+        del members["open_segments"]
+    elif kind == "open sessions of a segment not consumed":
+        members["open_segments"] = np.array([3, 4], dtype=np.int64)
+    elif kind == "open sessions with an empty name":
+        total = len(members["open_streamer_names_utf8"])
+        members["open_streamer_name_offsets"] = np.array([0, 0, total], dtype=np.int64)
     return members
 
 
@@ -83,6 +118,11 @@ BROKEN = {
     "metadata a JSON list": "metadata must be a JSON object, got list",
     "name offsets past the end": "streamer_name_offsets must run from 0 to",
     "unknown member": "unknown member 'notes.txt'",
+    "open sessions of unequal lengths": "open sessions' time starts must be 2 int32 values",
+    "open sessions' name offsets past the end": "open_streamer_name_offsets must run from 0 to",
+    "open sessions without their segments": "open sessions are incomplete",
+    "open sessions of a segment not consumed": "events-0000000004.csv, which the model did not",
+    "open sessions with an empty name": "streamer names must be text of 1 to 65536 bytes",
     "plain .npy renamed": "not an .npz archive",
     "random bytes": "not an .npz archive",
 }

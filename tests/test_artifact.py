@@ -14,7 +14,15 @@ import pytest
 
 from streamrec.model import artifact
 from streamrec.model.artifact import ArtifactError
-from tests.broken_models import BROKEN, members_of, npy_header, write_broken_model, write_zip
+from tests.broken_models import (
+    BROKEN,
+    SEGMENT,
+    members_of,
+    npy_header,
+    with_open_sessions,
+    write_broken_model,
+    write_zip,
+)
 from tests.conftest import ROOT
 
 
@@ -183,6 +191,35 @@ def test_ranker_model_round_trips_and_is_optional(tmp_path: Path, checkerboard_a
     plain = artifact.save(checkerboard_artifact, tmp_path / "plain.npz")
     assert artifact.load(plain).ranker_model is None
     assert "ranker_model.npy" not in zipfile.ZipFile(plain).namelist()
+
+
+def test_open_sessions_round_trip_and_are_optional(tmp_path: Path, checkerboard_artifact) -> None:
+    model = with_open_sessions(checkerboard_artifact)
+    loaded = artifact.load(artifact.save(model, tmp_path / "open.npz"))
+    sessions = loaded.open_sessions
+    assert sessions is not None and len(sessions) == 2
+    assert sessions.user_ids.tolist() == [1000, 1001] and sessions.user_ids.dtype == np.int64
+    assert sessions.stream_keys.tolist() == [7, -42]
+    assert sessions.streamer_names.tolist() == ["s01", 'névé, "new"']
+    assert sessions.time_starts.tolist() == [10, 11] and sessions.time_starts.dtype == np.int32
+    assert sessions.segments.tolist() == [3, 3]
+    assert loaded.metadata["data"]["event_segments"] == {SEGMENT: 120}
+    # none still open: an empty part, told apart from an artifact older than the part
+    empty = dataclasses.replace(
+        model,
+        open_sessions=artifact.OpenSessions(
+            *(np.zeros(0, dtype=d) for d in (np.int64, np.int64, object, np.int32, np.int64))
+        ),
+    )
+    reloaded = artifact.load(artifact.save(empty, tmp_path / "none-open.npz"))
+    assert reloaded.open_sessions is not None and len(reloaded.open_sessions) == 0
+    plain = artifact.save(checkerboard_artifact, tmp_path / "plain.npz")
+    assert artifact.load(plain).open_sessions is None
+    assert not any(n.startswith("open_") for n in zipfile.ZipFile(plain).namelist())
+    # the consistency rules hold before a file is written too
+    wrong = dataclasses.replace(model.open_sessions, user_ids=np.array([1000, -1]))
+    with pytest.raises(ValueError, match="user ids must be in 0"):
+        artifact.save(dataclasses.replace(model, open_sessions=wrong), tmp_path / "x.npz")
 
 
 # -- temporary files of killed saves ------------------------------------------------------------

@@ -158,3 +158,34 @@ def test_an_event_log_with_no_sealed_segment_yet_is_skipped(
     assert f"data       {events}: no sealed event segment yet, skipped" in capsys.readouterr().out
     meta = artifact.load(model).metadata["data"]
     assert meta["paths"] == [str(tiny_csv), str(events)] and meta["event_segments"] == {}
+    assert artifact.load(model).open_sessions is None  # no segment read: none recorded
+
+
+def test_the_sessions_still_open_in_the_segments_read_are_in_the_artifact(
+    tiny_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = tmp_path / "events"
+    events.mkdir()
+    (events / "events-0000000001.csv").write_text(
+        "7,1,only_here,1,\n"  # closed in the next segment
+        "7,2,only_here,4,\n"  # still open
+        '8,3,"a,b",5,\n'  # still open
+    )
+    (events / "events-0000000002.csv").write_text("7,1,only_here,1,3\n9,4,c,6,\n7,2,only_here,4,\n")
+    (events / "events-0000000003.csv.open").write_text("9,4,c,6,8\n")  # not read: still open
+    model = tmp_path / "model.npz"
+    argv = ["--data", str(tiny_csv), "--data", str(events), "--model", str(model), "--quiet"]
+    assert als_fit([*argv, "--factors", "4", "--iterations", "2", "--no-ranker"]) == 0
+    assert "events     3 sessions still open in 2 segments" in capsys.readouterr().out
+    loaded = artifact.load(model)
+    sessions = loaded.open_sessions
+    assert sessions is not None
+    assert sessions.user_ids.tolist() == [7, 8, 9]
+    assert sessions.streamer_names.tolist() == ["only_here", "a,b", "c"]
+    assert sessions.stream_keys.tolist() == [2, 3, 4]
+    assert sessions.time_starts.tolist() == [4, 5, 6] and sessions.segments.tolist() == [1, 1, 2]
+    assert set(loaded.metadata["data"]["event_segments"]) == {
+        "events-0000000001.csv",
+        "events-0000000002.csv",
+    }
+    assert "only_here" in loaded.streamer_names.tolist()  # the closed session was trained on

@@ -113,6 +113,7 @@ def test_platform_broken_models_are_one_line_errors(tmp_path: Path, checkerboard
     """Regression: six kinds crashed start-up with a traceback and exit code 1."""
     kinds = ["format_version array", "popular as float", "non-monotonic indptr", "0 users"]
     kinds += ["header claiming 64 TiB", "plain .npy renamed", "random bytes"]
+    kinds += ["open sessions of unequal lengths"]
     servers = {}
     for n, kind in enumerate(kinds):
         path = write_broken_model(kind, tmp_path / f"model{n}.npz", checkerboard_artifact)

@@ -10,6 +10,7 @@ import pytest
 from streamrec.data import events
 from streamrec.data.events import OPEN, EventsError
 from streamrec.data.sessions import read_sessions
+from streamrec.serving.overlay import Overlay
 
 ROWS = [
     "user_id,stream_id,streamer_name,time_start,time_stop",
@@ -150,3 +151,51 @@ def test_batches_with_any_other_row_go_through_the_plan(line: str) -> None:
     text = f"5,6,zeon,7,8\n{line}\n".encode()
     assert events._plain_rows(text, False) is None
     assert _as_tuple(events.from_csv(text)) == _as_tuple(events._from_plan(text, False))
+
+
+def test_still_open_sessions_are_the_open_rows_no_row_closes(tmp_path: Path) -> None:
+    files = [tmp_path / f"events-{n}.csv" for n in range(5)]
+    files[0].write_text(
+        "1,2,zeon,3,\n"  # closed in the next file
+        "1,3,zeon,3,\n"  # still open (another stream)
+        '2,4,"a,b",5,\n'  # still open, a careful row
+        "3,5,c,6,8\n"  # closes the open row after it
+        "3,5,c,6,\n"
+        "4,6,d,7,\n"  # closed by a row dropped as stop_before_start: still open
+        "4,6,d,7,1\n"
+        "x,6,d,7,\n"  # bad_user_id: no session
+        "6,x1,f,2,\n"  # a stream id that is no number, closed by a quoted row later
+        "7,8,g,1,\n"  # closed by a row of the same key with a bad field: still open
+        "7,8,g,1,x\n"
+        "8,9,h,4,\n"  # closed only by a row of another viewer, stream or start: still open
+        "9,9,h,4,6\n8,10,h,4,6\n8,9,h,5,6\n8,9,i,4,6\n"
+    )
+    files[1].write_text(
+        "user_id,stream_id,streamer_name,time_start,time_stop\n"  # a header
+        "1,2,zeon,3,9\n"
+        '"6", "x1" ,"f",2,4\n'  # careful, but the same session as the plain open row
+        "10,11,k,2,5\n"  # closes an open row of a later file
+    )
+    files[2].write_text("\n\n")  # blank lines only
+    files[3].write_text("1,3,zeon,3,\n5,7,e,9,\n5,7,e,9,\n10,11,k,2,\n")  # repeats count once
+    files[4].write_text('2,4,"a,b",5,\n')
+    batch, where = events.still_open(files)
+    assert batch.streamer_name == ["zeon", "a,b", "d", "g", "h", "e"]
+    assert batch.user_id.tolist() == [1, 2, 4, 7, 8, 5]
+    assert batch.stream_key.tolist() == [3, 4, 6, 8, 9, 7]
+    assert batch.time_start.tolist() == [3, 5, 7, 1, 4, 9]
+    assert batch.time_stop.tolist() == [OPEN] * 6 and batch.open == 6
+    assert where.tolist() == [0, 0, 0, 0, 0, 3] and batch.dropped == {}
+    assert batch.lines == [""] * 6  # never logged again: they are in the log
+    empty, nowhere = events.still_open(files[1:3])
+    assert empty.accepted == 0 and len(nowhere) == 0
+    assert events.still_open([])[0].accepted == 0
+    with pytest.raises(EventsError, match="not found|No such file"):
+        events.still_open([tmp_path / "events-9.csv"])
+
+
+def test_still_open_sessions_are_kept_in_the_overlay_as_open() -> None:
+    batch = events.open_batch(np.array([1]), np.array([2]), ["zeon"], np.array([3]))
+    overlay = Overlay()
+    assert overlay.add(batch, segment=4).added == 1 and overlay.open_sessions == 1
+    assert overlay.add(events.from_csv(b"1,2,zeon,3,7\n"), segment=5).closed == 1

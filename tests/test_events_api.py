@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -180,6 +181,73 @@ def test_a_reload_forgets_what_the_new_model_was_trained_on(tmp_path: Path) -> N
         assert 'streamrec_overlay{what="open_sessions"} 1.0' in http.get("/metrics").text
         # consumed and past the retention; the newest sealed one stays (it keeps the numbering)
         assert not first.exists() and second.exists()
+
+
+def trained_on_base(tmp_path: Path) -> tuple[Path, Path, ALSParams]:
+    """The base data of the checkerboard (a file) and a model trained on it."""
+    rows = checkerboard_rows()
+    base = write_csv(
+        tmp_path / "base.csv", [f"{u},{k},{n},{a},{b}" for k, (u, n, a, b) in enumerate(rows)]
+    )
+    model, params = tmp_path / "model.npz", ALSParams(factors=4, iterations=5, regularization=1.0)
+    train(base, model, params)
+    return base, model, params
+
+
+def overlay_metric(http: httpx.Client, what: str) -> float:
+    prefix = f'streamrec_overlay{{what="{what}"}} '
+    (line,) = [line for line in http.get("/metrics").text.splitlines() if line.startswith(prefix)]
+    return float(line.removeprefix(prefix))
+
+
+def test_a_restart_keeps_the_sessions_still_open_in_consumed_segments(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    base, model, params = trained_on_base(tmp_path)
+    log_dir = tmp_path / "events"
+    options = {"admin_token": "adm1n"}
+    with server(model, log_dir) as http:
+        post(http, f"1000,7,{TARGET},10,\n")  # A: open, never closed
+        post(http, "1001,8,s03,10,\n")  # B: open, then closed
+        assert post(http, "1001,8,s03,10,14\n")["closed"] == 1
+        post(http, "1002,9,s04,11,13\n1003,10,s05,11,12\n1001,8,s03,10,\n")
+    (segment,) = log_dir.glob("events-*.csv")  # sealed at shutdown; B's open row is logged once
+    train([base, log_dir], model, params)  # skips A's and B's open rows, learns B's closed one
+    caplog.set_level(logging.INFO, logger="streamrec.serving.watch_events")
+    with server(model, log_dir, **options) as http:
+        assert http.get("/model").json()["data"]["event_segments"] == {
+            segment.name: segment.stat().st_size
+        }
+        assert TARGET not in http.get("/recomendations/user/1000").json()["personal"]
+        assert overlay_metric(http, "open_sessions") == 1  # A; B stays closed
+        assert overlay_metric(http, "sessions") == 1  # the closed ones are in the model
+        again = post(http, f"1000,7,{TARGET},10,\n")  # a retry of A is held already
+        assert again["accepted"] == 0 and again["dropped"] == {"duplicate": 1}
+        assert "held 1 sessions still open in consumed segments and replayed 0" in caplog.text
+        # a hot reload adds nothing: the overlay holds A already
+        train([base, log_dir], model, params)
+        response = http.post("/admin/reload", headers={"Authorization": "Bearer adm1n"})
+        assert response.status_code == 200, response.text
+        assert overlay_metric(http, "open_sessions") == 1
+        assert overlay_metric(http, "sessions") == 1
+        assert TARGET not in http.get("/recomendations/user/1000").json()["personal"]
+
+
+def test_a_restored_open_session_is_closed_by_an_unconsumed_segment(tmp_path: Path) -> None:
+    base, model, params = trained_on_base(tmp_path)
+    log_dir = tmp_path / "events"
+    with server(model, log_dir) as http:
+        post(http, f"1000,7,{TARGET},10,\n1001,8,s03,10,\n")
+    train([base, log_dir], model, params)  # consumes the first segment
+    with server(model, log_dir) as http:
+        assert overlay_metric(http, "open_sessions") == 2
+        assert post(http, f"1000,7,{TARGET},10,14\n")["closed"] == 1  # into an unconsumed one
+    with server(model, log_dir) as http:
+        assert overlay_metric(http, "open_sessions") == 1  # 1001's; 1000's closed on replay
+        assert overlay_metric(http, "sessions") == 2
+        assert TARGET not in http.get("/recomendations/user/1000").json()["personal"]
+        again = post(http, f"1000,7,{TARGET},10,\n")  # its late open row stays closed
+        assert again["accepted"] == 0 and overlay_metric(http, "open_sessions") == 1
 
 
 def test_an_idle_segment_is_sealed_for_training(

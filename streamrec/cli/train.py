@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import implicit
+import numpy as np
 
 from streamrec import data
 from streamrec.cli import fail, load_settings
-from streamrec.data import event_log, loader
+from streamrec.data import event_log, events, loader
 from streamrec.model import artifact
 from streamrec.model.als import ALSParams, TrainingError
 from streamrec.model.spark import DEFAULT_REG_PARAM, fit_spark
@@ -261,7 +262,9 @@ def train(
     ``data_path`` is one input or several, read together (:func:`streamrec.data.read_sessions`;
     the Spark engine reads one). The artifact's ``data`` metadata records them (``path`` is the
     first, ``paths`` all), a fingerprint of the files read, and the sealed event-log segments
-    among them (``event_segments``, :func:`streamrec.data.event_log.consumed_segments`).
+    among them (``event_segments``, :func:`streamrec.data.event_log.consumed_segments`); with
+    such segments, the artifact keeps the sessions still open in them (``open_sessions``,
+    :func:`_still_open`), for a restarted server to hold.
     """
     if engine not in ("implicit", "spark"):
         raise ValueError(f"engine must be 'implicit' or 'spark', got {engine!r}")
@@ -307,6 +310,8 @@ def train(
     fitted = time.perf_counter()
     # The files read, not the folders resolved again: a segment sealed meanwhile was not read.
     files = [Path(f) for f in report.inputs] or _resolve(inputs)
+    open_sessions, open_line = _still_open(files)
+    opened = time.perf_counter()
 
     model = artifact.from_training(
         interactions,
@@ -324,6 +329,7 @@ def train(
         },
         **extra,
     )
+    model = dataclasses.replace(model, open_sessions=open_sessions)
     if engine == "implicit" and training.ranker_model is not None:
         model = dataclasses.replace(
             model,
@@ -348,11 +354,40 @@ def train(
             f"{interactions.user_items.nnz:,} non-zeros",
             f"params     {engine_name}: {params.as_dict()}",
             f"live lists {served}",
+            *open_line,
             f"time       load {loaded - started:.1f}s, train {fitted - loaded:.1f}s, "
-            f"lists {listed - fitted:.1f}s, save {saved - listed:.1f}s",
+            f"{f'still open {opened - fitted:.1f}s, ' if open_line else ''}"
+            f"lists {listed - opened:.1f}s, save {saved - listed:.1f}s",
             f"artifact   {model_path} ({size_mb:.1f} MB), version {model.model_version}",
         ]
     )
+
+
+def _still_open(files: Sequence[Path]) -> tuple[artifact.OpenSessions | None, list[str]]:
+    """The sessions still open in the sealed event-log segments among ``files`` (the ones the
+    artifact records as consumed), and the summary's line about them; None and no line when
+    no segment was read.
+
+    Training skips open rows, so without these a server restarted on the model would hold
+    none of them until their closing rows arrive (:func:`streamrec.data.events.still_open`).
+    """
+    segments = [f for f in files if event_log.is_sealed(f)]
+    if not segments:
+        return None, []
+    try:
+        batch, where = events.still_open(segments)
+    except events.EventsError as exc:
+        raise data.DataError(str(exc)) from exc
+    seqs = np.array([event_log.segment_seq(f) for f in segments], dtype=np.int64)
+    sessions = artifact.OpenSessions(
+        user_ids=batch.user_id,
+        stream_keys=batch.stream_key,
+        streamer_names=np.array(batch.streamer_name, dtype=object),
+        time_starts=batch.time_start,
+        segments=seqs[where],
+    )
+    line = f"events     {len(sessions):,} sessions still open in {len(segments):,} segments"
+    return sessions, [line]
 
 
 def _resolve(inputs: Sequence[Path]) -> list[Path]:

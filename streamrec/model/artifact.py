@@ -2,7 +2,8 @@
 
 Everything serving needs is in one file: factors, both id maps, the popularity ranking, the
 users' watched streamers with watch time, and JSON metadata; optionally the precomputed top
-lists (:class:`TopLists`) and a learned ranker. It is read with ``allow_pickle=False``, so a
+lists (:class:`TopLists`), a learned ranker, and the sessions still open in the event-log
+segments training read (:class:`OpenSessions`). It is read with ``allow_pickle=False``, so a
 crafted file cannot execute anything, and written through a temporary file and
 ``os.replace``, so a failed or killed run leaves the previous model intact. Only this module
 (with :mod:`streamrec.model.artifact_read`) reads or writes model files.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,7 @@ from streamrec.model.artifact_format import (
     FORMAT_VERSION,
     Artifact,
     ArtifactError,
+    OpenSessions,
     TopLists,
     _check,
 )
@@ -48,6 +51,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Artifact",
     "ArtifactError",
+    "OpenSessions",
     "TopLists",
     "build_metadata",
     "from_training",
@@ -170,9 +174,7 @@ def load(path: str | Path) -> Artifact:
 
 
 def _to_arrays(artifact: Artifact) -> dict[str, np.ndarray]:
-    names = [str(n).encode("utf-8") for n in artifact.streamer_names]
-    offsets = np.zeros(len(names) + 1, dtype=np.int64)
-    np.cumsum([len(n) for n in names], out=offsets[1:])
+    names, offsets = _strings(artifact.streamer_names)
     user_items = sp.csr_matrix(artifact.user_items, dtype=np.float32)
     arrays = {
         "format_version": np.array(FORMAT_VERSION, dtype=np.int32),
@@ -180,7 +182,7 @@ def _to_arrays(artifact: Artifact) -> dict[str, np.ndarray]:
         "user_factors": np.ascontiguousarray(artifact.user_factors, dtype=np.float32),
         "item_factors": np.ascontiguousarray(artifact.item_factors, dtype=np.float32),
         "user_ids": np.asarray(artifact.user_ids, dtype=np.int64),
-        "streamer_names_utf8": np.frombuffer(b"".join(names), dtype=np.uint8),
+        "streamer_names_utf8": names,
         "streamer_name_offsets": offsets,
         "popular": np.asarray(artifact.popular, dtype=np.int32),
         "user_items_indptr": user_items.indptr.astype(np.int64),
@@ -198,7 +200,24 @@ def _to_arrays(artifact: Artifact) -> dict[str, np.ndarray]:
         arrays["top_lists_params"] = np.array([lists.top_n, max_users], dtype=np.int64)
         arrays["top_lists_rows"] = np.asarray(lists.rows, dtype=np.int64)
         arrays["top_lists_items"] = np.ascontiguousarray(lists.items, dtype=np.int32)
+    opened = artifact.open_sessions
+    if opened is not None:
+        open_names, open_offsets = _strings(opened.streamer_names)
+        arrays["open_user_ids"] = np.asarray(opened.user_ids, dtype=np.int64)
+        arrays["open_stream_keys"] = np.asarray(opened.stream_keys, dtype=np.int64)
+        arrays["open_streamer_names_utf8"] = open_names
+        arrays["open_streamer_name_offsets"] = open_offsets
+        arrays["open_time_starts"] = np.asarray(opened.time_starts, dtype=np.int32)
+        arrays["open_segments"] = np.asarray(opened.segments, dtype=np.int64)
     return arrays
+
+
+def _strings(texts: Iterable[object]) -> tuple[np.ndarray, np.ndarray]:
+    """Texts as one UTF-8 blob and the ``len + 1`` offsets that cut it (no pickled objects)."""
+    encoded = [str(t).encode("utf-8") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(np.array([len(t) for t in encoded], dtype=np.int64), out=offsets[1:])
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), offsets
 
 
 def _utf8(text: str) -> np.ndarray:

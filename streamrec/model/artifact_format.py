@@ -14,6 +14,13 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from streamrec.data.event_segments import consumed_of, segment_name
+from streamrec.data.loader import MAX_ROW_BYTES
+
+MAX_USER_ID = 10**18 - 1  # as the loader reads them: at most 18 digits
+MAX_TIME = 10**9 - 1  # 9 digits
+MAX_SEGMENT = 10**10 - 1  # the segment names' 10 digits
+
 FORMAT_VERSION = 1
 
 # Every member a reader accepts: dtype and number of dimensions, exactly as save() writes them.
@@ -37,8 +44,16 @@ _MEMBERS: dict[str, tuple[np.dtype, int]] = {
     "top_lists_params": (np.dtype(np.int64), 1),
     "top_lists_rows": (np.dtype(np.int64), 1),
     "top_lists_items": (np.dtype(np.int32), 2),
+    # Optional: the sessions still open in the event-log segments training read (OpenSessions).
+    "open_user_ids": (np.dtype(np.int64), 1),
+    "open_stream_keys": (np.dtype(np.int64), 1),
+    "open_streamer_names_utf8": (np.dtype(np.uint8), 1),
+    "open_streamer_name_offsets": (np.dtype(np.int64), 1),
+    "open_time_starts": (np.dtype(np.int32), 1),
+    "open_segments": (np.dtype(np.int64), 1),
 }
 _TOP_LISTS = ("top_lists_params", "top_lists_rows", "top_lists_items")
+_OPEN_SESSIONS = tuple(key for key in _MEMBERS if key.startswith("open_"))
 _HISTORY_FIELDS = ("watch_sessions", "watch_last_step")
 
 
@@ -69,6 +84,43 @@ class TopLists:
 
 
 @dataclass(frozen=True)
+class OpenSessions:
+    """The sessions still open in the event-log segments the model was trained on.
+
+    Training skips open rows (a session without a ``time_stop``), so these are in no factor;
+    they are the open rows of the consumed segments that no valid row of those segments closes
+    (:func:`streamrec.data.events.still_open`), and a server adds them to its overlay at
+    start-up, as if it had replayed them. One entry per session, in the log's order.
+
+    Attributes
+    ----------
+    user_ids : numpy.ndarray
+        int64 viewer ids, ``0 ... 10**18 - 1``.
+    stream_keys : numpy.ndarray
+        int64 stream ids as the loader keys them (the id, or a negative hash of a non-integer
+        one).
+    streamer_names : numpy.ndarray
+        Streamer names (str, not empty, at most 64 KiB of UTF-8 each); any name, known to the
+        model or not.
+    time_starts : numpy.ndarray
+        int32 start steps, ``0 ... 10**9 - 1``.
+    segments : numpy.ndarray
+        int64 seq of the segment each session's open row is in (the file
+        ``events-<seq:010d>.csv``), one the model consumed (``metadata["data"]
+        ["event_segments"]``).
+    """
+
+    user_ids: np.ndarray
+    stream_keys: np.ndarray
+    streamer_names: np.ndarray
+    time_starts: np.ndarray
+    segments: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+
+@dataclass(frozen=True)
 class Artifact:
     """A trained model and what serving needs around it.
 
@@ -94,6 +146,9 @@ class Artifact:
         last step watched, which the ranker's features read (present with a ranker).
     top_lists : TopLists, optional
         The precomputed top lists, so that a server need not compute them at start-up.
+    open_sessions : OpenSessions, optional
+        The sessions still open in the event-log segments the model consumed (present when
+        training read any; empty when none was open), so that a restarted server holds them.
     """
 
     user_factors: np.ndarray
@@ -107,6 +162,7 @@ class Artifact:
     watch_sessions: np.ndarray | None = None
     watch_last_step: np.ndarray | None = None
     top_lists: TopLists | None = None
+    open_sessions: OpenSessions | None = None
 
     @property
     def model_version(self) -> str:
@@ -166,6 +222,37 @@ def _check(a: Artifact) -> None:
             raise ValueError(f"{name} contains NaN or infinity")
     if a.top_lists is not None:
         _check_top_lists(a.top_lists, n_users, n_items)
+    if a.open_sessions is not None:
+        _check_open_sessions(a.open_sessions, consumed_of(a.metadata))
+
+
+def _check_open_sessions(sessions: OpenSessions, consumed: dict[str, int]) -> None:
+    n = len(sessions.streamer_names)
+    for name, values, dtype, most in (
+        ("user ids", sessions.user_ids, np.int64, MAX_USER_ID),
+        ("stream keys", sessions.stream_keys, np.int64, None),
+        ("time starts", sessions.time_starts, np.int32, MAX_TIME),
+        ("segments", sessions.segments, np.int64, MAX_SEGMENT),
+    ):
+        values = np.asarray(values)
+        if values.shape != (n,) or values.dtype != dtype:
+            raise ValueError(
+                f"open sessions' {name} must be {n} {np.dtype(dtype)} values (one per name), "
+                f"got {values.shape} {values.dtype}"
+            )
+        if most is not None and n and (values.min() < 0 or values.max() > most):
+            raise ValueError(f"open sessions' {name} must be in 0 ... {most}")
+    for name in sessions.streamer_names:
+        if not isinstance(name, str) or not 0 < len(name.encode("utf-8")) <= MAX_ROW_BYTES:
+            raise ValueError(
+                f"open sessions' streamer names must be text of 1 to {MAX_ROW_BYTES} bytes"
+            )
+    for seq in np.unique(sessions.segments).tolist():
+        if segment_name(seq) not in consumed:
+            raise ValueError(
+                f"open sessions come from segment {segment_name(seq)}, which the model did "
+                "not consume (metadata data.event_segments)"
+            )
 
 
 def _check_top_lists(lists: TopLists, n_users: int, n_items: int) -> None:

@@ -17,10 +17,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from streamrec.model.artifact_format import (
+    _OPEN_SESSIONS,
     _TOP_LISTS,
     FORMAT_VERSION,
     Artifact,
     ArtifactError,
+    OpenSessions,
     TopLists,
     _check,
 )
@@ -61,6 +63,7 @@ def _from_arrays(arrays: dict[str, np.ndarray], path: Path) -> Artifact:
         watch_sessions=arrays.get("watch_sessions"),
         watch_last_step=arrays.get("watch_last_step"),
         top_lists=_top_lists(arrays, path),
+        open_sessions=_open_sessions(arrays, path),
     )
     try:
         _check(artifact)
@@ -87,6 +90,28 @@ def _top_lists(arrays: dict[str, np.ndarray], path: Path) -> TopLists | None:
     )
 
 
+def _open_sessions(arrays: dict[str, np.ndarray], path: Path) -> OpenSessions | None:
+    """The still-open sessions, all of their members or none (an artifact older than them)."""
+    present = [key for key in _OPEN_SESSIONS if key in arrays]
+    if not present:
+        return None
+    if len(present) != len(_OPEN_SESSIONS):
+        raise ArtifactError(f"{path}: open sessions are incomplete: members {present}")
+    names = _names(  # their lengths and the rest are checked by _check()
+        arrays["open_streamer_names_utf8"],
+        arrays["open_streamer_name_offsets"],
+        path,
+        "open sessions' streamer names are corrupt: open_streamer_name_offsets",
+    )
+    return OpenSessions(
+        user_ids=arrays["open_user_ids"],
+        stream_keys=arrays["open_stream_keys"],
+        streamer_names=names,
+        time_starts=arrays["open_time_starts"],
+        segments=arrays["open_segments"],
+    )
+
+
 def _text(blob: np.ndarray, key: str, path: Path) -> str:
     try:
         return blob.tobytes().decode("utf-8")
@@ -106,14 +131,20 @@ def _json_object(blob: np.ndarray, path: Path) -> dict[str, Any]:
     return metadata
 
 
-def _names(blob: np.ndarray, offsets: np.ndarray, path: Path) -> np.ndarray:
-    """Streamer names from the UTF-8 blob and the offsets that cut it."""
-    _check_cuts(offsets, len(blob), f"{path}: streamer names are corrupt: streamer_name_offsets")
+def _names(
+    blob: np.ndarray,
+    offsets: np.ndarray,
+    path: Path,
+    what: str = "streamer names are corrupt: streamer_name_offsets",
+) -> np.ndarray:
+    """Names from the UTF-8 blob and the offsets that cut it (``what``: the error's subject)."""
+    _check_cuts(offsets, len(blob), f"{path}: {what}")
     data = blob.tobytes()
     try:
         names = [data[a:b].decode("utf-8") for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
     except UnicodeDecodeError as exc:
-        raise ArtifactError(f"{path}: streamer names are corrupt: {exc}") from exc
+        subject = what.split(":")[0]
+        raise ArtifactError(f"{path}: {subject}: {exc}") from exc
     return np.array(names, dtype=object)
 
 

@@ -16,7 +16,9 @@ open row is a duplicate.
 
 **After a reload.** :meth:`Overlay.drop_consumed` forgets the closed sessions of the log
 segments the new model was trained on, so nothing counts twice; open sessions stay (training
-skips them) until they are closed.
+skips them) until they are closed. After a restart the server adds back the sessions still open
+in the segments its model was trained on, which the artifact records, under their own segments,
+before it replays the rest (:meth:`streamrec.serving.watch_events.WatchEvents.start`).
 
 **Memory.** At most ``max_events`` sessions are held (about 250 bytes each, see the README).
 When an add would pass it, the viewers seen least recently are evicted whole, down to nine

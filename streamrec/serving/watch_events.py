@@ -12,10 +12,11 @@ So an acknowledged event is on disk, and a batch that fails to be logged (disk f
 bound reached) changes nothing and is refused with a 503: the client retries, and retried rows
 that did make it are dropped as duplicates.
 
-At start-up :meth:`WatchEvents.start` replays the log's segments that the loaded model was not
-trained on (the artifact records the segments it consumed); after a hot reload
-:meth:`WatchEvents.model_swapped` forgets the closed sessions of the segments the new model
-consumed and removes the consumed segments older than the retention.
+At start-up :meth:`WatchEvents.start` adds the sessions still open in the segments the loaded
+model was trained on, which training skips and its artifact records, then replays the log's
+segments that it was not trained on (the artifact records the segments it consumed); after a
+hot reload :meth:`WatchEvents.model_swapped` forgets the closed sessions of the segments the
+new model consumed and removes the consumed segments older than the retention.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.concurrency import run_in_threadpool
 
 from streamrec.data import event_log, events
 from streamrec.data.event_log import EventLog, EventLogFull
+from streamrec.model.artifact import OpenSessions
 from streamrec.serving.overlay import Overlay
 from streamrec.serving.recommender import Recommender
 from streamrec.settings import Settings
@@ -114,13 +116,24 @@ class WatchEvents:
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self, model: Recommender) -> int:
-        """Open the log (repairing a crash's torn tail) and replay the segments ``model`` was
-        not trained on; return the sessions replayed."""
+        """Open the log (repairing a crash's torn tail), add the sessions still open in the
+        segments ``model`` was trained on, and replay the segments it was not trained on;
+        return the sessions added and replayed.
+
+        Training skips open rows, so an open session logged in a consumed segment and closed
+        by no row of a consumed one is in neither the model nor the replayed segments; the
+        artifact records these (``open_sessions``, computed by training over the segments it
+        read), and they are added first, each under its own segment's seq (a later
+        :meth:`model_swapped` keeps open sessions). The unconsumed segments are then replayed
+        in order, and a closing row among them closes its session as it did live. A hot
+        reload adds none: the overlay holds the open sessions already.
+        """
         started = time.perf_counter()
         sealed = self.log.open()
         consumed = event_log.consumed_of(model.metadata)
         self.log.set_consumed(consumed)
         self.overlay.set_now(model.data_now)
+        restored = self._restore_open(model.artifact.open_sessions)
         rows = 0
         for segment in sealed:
             if consumed.get(segment.path.name) == segment.size or segment.size == 0:
@@ -134,14 +147,31 @@ class WatchEvents:
         model.attach(self.overlay)
         self._retain()
         logger.info(
-            "event log %s: replayed %d sessions in %.1f s (%d segments, %d consumed by the model)",
+            "event log %s: held %d sessions still open in consumed segments and replayed %d "
+            "sessions in %.1f s (%d segments, %d consumed by the model)",
             self.settings.event_log_dir,
+            restored,
             rows,
             time.perf_counter() - started,
             len(sealed),
             sum(consumed.get(s.path.name) == s.size for s in sealed),
         )
-        return rows
+        return restored + rows
+
+    def _restore_open(self, sessions: OpenSessions | None) -> int:
+        """Add the artifact's still-open sessions, each under its segment's seq, in seq order;
+        return how many were added."""
+        if sessions is None or len(sessions) == 0:
+            return 0
+        batch = events.open_batch(
+            sessions.user_ids, sessions.stream_keys, sessions.streamer_names, sessions.time_starts
+        )
+        order = np.argsort(sessions.segments, kind="stable")  # by segment, in the log's order
+        seqs, firsts = np.unique(sessions.segments[order], return_index=True)
+        added = 0
+        for seq, part in zip(seqs.tolist(), np.split(order, firsts[1:]), strict=True):
+            added += self.overlay.add(batch.subset(part), seq).added
+        return added
 
     def model_swapped(self, model: Recommender) -> None:
         """A new model serves (the store built it reading the overlay): forget what it was
