@@ -229,8 +229,8 @@ def tiny_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def ranker_model_path(tmp_path_factory: pytest.TempPathFactory, tiny_csv: Path) -> Path:
     """An artifact trained as `python als_fit.py` trains: searched, with the live ranker."""
-    from streamrec.cli.train import train
     from streamrec.training.pipeline import TrainingPlan
+    from streamrec.training.run import train
 
     path = tmp_path_factory.mktemp("ranked") / "model.npz"
     train(tiny_csv, path, TrainingPlan(params=ALSParams(factors=8, iterations=6), budget_fits=3))

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from streamrec.cli.train import train
 from streamrec.model.als import ALSParams
 from streamrec.serving.api import create_app
 from streamrec.settings import Settings
+from streamrec.training.run import train
 from tests.conftest import checkerboard_rows, held_out, serving, wait_for_lists, write_csv
 
 TOKEN = "ev3nt-t0ken"
