@@ -79,7 +79,8 @@ class Overlay:
         Longest an open session counts, in steps (default 144: a day of 10-minute steps).
     popular_steps : int
         The window of "popular now", in steps: a viewer counts for a streamer while they have
-        an open session on it, or started one within the latest ``popular_steps`` steps.
+        an open session on it (for at most ``open_max_steps`` from its start), or started one
+        within the latest ``popular_steps`` steps.
     now : int
         The step the model's data ends at; ``now`` only moves forward from it.
     popular_refresh_seconds : float
@@ -123,7 +124,7 @@ class Overlay:
         self._open = 0
         self._versions = 0  # one counter for all viewers: a version is never reused
         self.evicted_viewers = 0
-        self._recent = RecentViewers(popular_steps)  # "popular now"'s counts
+        self._recent = RecentViewers(popular_steps, open_max_steps)  # "popular now"'s counts
         self._popular: PopularNow | None = None
         self._popular_at = 0.0
 
@@ -221,7 +222,7 @@ class Overlay:
                         continue
                     viewer.opened[session] = segment
                     self._open += 1
-                    self._recent.seen(name, user)
+                    self._recent.opened(name, user, session, start, self._now)
                 else:
                     if viewer.has_stop(session, stop):
                         duplicates += 1
@@ -229,7 +230,7 @@ class Overlay:
                     viewer.add_stop(session, stop, segment)
                     if viewer.opened.pop(session, None) is not None:
                         self._open -= 1
-                        self._recent.gone(name, user)
+                        self._recent.closed(name, user, session)
                         self._events -= 1
                         closed += 1
                 self._events += 1
@@ -282,8 +283,8 @@ class Overlay:
         target, evicted = int(self.max_events * 0.9), 0
         while self._events > target and self._viewers:
             user, viewer = self._viewers.popitem(last=False)
-            for _, name, _ in viewer.opened:
-                self._recent.gone(name, user)
+            for session in viewer.opened:
+                self._recent.closed(session[1], user, session)
             size = viewer.size()
             self._events -= size
             self._open -= len(viewer.opened)
