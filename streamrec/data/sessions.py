@@ -22,10 +22,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from streamrec.data import loader
-
-# The Spark engine (streamrec.model.spark) checks rows with the same patterns and header rule.
-from streamrec.data.loader import _TIME_PATTERN, _USER_ID_PATTERN, COLUMNS, DROP_REASONS  # noqa: F401
-from streamrec.data.loader import is_header as _is_header  # noqa: F401
+from streamrec.data.loader import COLUMNS, DROP_REASONS
 
 __all__ = [
     "COLUMNS",

@@ -17,16 +17,10 @@ import numpy as np
 import pyarrow.compute as pc
 import scipy.sparse as sp
 
-from streamrec.data.sessions import (
-    _TIME_PATTERN,
-    _USER_ID_PATTERN,
-    COLUMNS,
-    DROP_REASONS,
-    DataError,
-    Interactions,
-    LoadReport,
-    _is_header,
-)
+# The same patterns and header rule as the Polars loader, so both engines give rows one verdict.
+from streamrec.data.loader import _TIME_PATTERN, _USER_ID_PATTERN, COLUMNS, DROP_REASONS
+from streamrec.data.loader import is_header as _is_header
+from streamrec.data.sessions import DataError, Interactions, LoadReport
 from streamrec.model.als import ALSParams, TrainingError
 from streamrec.model.spark_session import _first_line, _is_spark_error
 
